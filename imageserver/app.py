@@ -1,0 +1,78 @@
+"""The app factory: wires configuration, state, timers, blueprints and error handling."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask
+from flask import Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from imageserver import errors
+from imageserver import jsonio
+from imageserver.config import Config
+from imageserver.context import EXTENSION_KEY
+from imageserver.context import Services
+from imageserver.registry import Registry
+from imageserver.routes import control
+from imageserver.routes import directories
+from imageserver.routes import images
+from imageserver.routes import public
+from imageserver.store import Store
+from imageserver.timers import Clock
+from imageserver.timers import Sweeper
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
+) -> Flask:
+    """Build the Flask app for `config` (default: `Config.from_env()`).
+
+    :param clock: returns epoch seconds; tests inject one to move time without sleeping.
+    :param start_sweeper: run the thread that applies deadlines when no request comes.
+    :raise ConfigError: a setting is invalid. :raise StateStoreError: the state is unusable.
+    """
+    config = config or Config.from_env()
+    clock = clock or time.time
+    registry = Registry(Store(config.database_path), clock, config.default_timeout_minutes)
+    registry.initialise()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    # Never redirect or merge `//` silently: an odd path is a 404, not an HTML redirect page.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    jsonio.init_app(app)
+    errors.init_app(app)
+    app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
+    for blueprint in (public.bp, control.bp, directories.bp, images.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(_reject_large_bodies)
+    app.after_request(_security_headers)
+
+    if config.trusted_proxies:
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    if start_sweeper:
+        sweeper = Sweeper(registry.sweep, clock)
+        sweeper.start()
+        app.extensions["imageserver.sweeper"] = sweeper
+    return app
+
+
+def _reject_large_bodies() -> None:
+    # Flask checks the limit only when a view reads the body; check every route up front.
+    from flask import request
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

@@ -1,0 +1,271 @@
+"""The one place that reads the environment and `.env`.
+
+Every setting is declared once in `SETTINGS` (name, default, parser, help). `Config.from_env()`
+merges `.env` under the real environment (the real environment wins), parses each value and
+returns a frozen `Config`. A bad value raises `ConfigError` with one readable line, which the
+entry points print instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot start with (the message is one line)."""
+
+
+def _int_in(low: int, high: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise ConfigError(f"{name} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _optional_text(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _optional_dir(name: str, raw: str) -> str | None:
+    raw = raw.strip()
+    return os.path.abspath(os.path.expanduser(raw)) if raw else None
+
+
+def _state_dir(name: str, raw: str) -> str:
+    path = Path(os.path.expanduser(raw.strip() or "output/state"))
+    return str(path if path.is_absolute() else PROJECT_ROOT / path)
+
+
+def _path_list(name: str, raw: str) -> tuple[str, ...]:
+    parts = [p.strip() for p in raw.split(os.pathsep) if p.strip()]
+    return tuple(os.path.realpath(os.path.expanduser(p)) for p in parts)
+
+
+def _public_url(name: str, raw: str) -> str | None:
+    raw = raw.strip().rstrip("/")
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
+    return raw
+
+
+def _timeout_mode(name: str, raw: str) -> str:
+    mode = raw.strip().lower() or "fixed"
+    if mode not in ("fixed", "idle"):
+        raise ConfigError(f"{name} must be 'fixed' or 'idle', got {raw!r}")
+    return mode
+
+
+def _tokens(name: str, raw: str) -> tuple[str, ...]:
+    # Several comma-separated tokens let a deployment rotate without downtime.
+    return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: the field it fills, its default and how it is parsed."""
+
+    env: str
+    field: str
+    default: str
+    parse: Callable[[str, str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("IMAGE_SERVER_HOST", "host", "0.0.0.0", _text, "Address to bind."),
+    Setting("IMAGE_SERVER_PORT", "port", "7779", _int_in(1, 65535), "Port to bind."),
+    Setting(
+        "IMAGE_SERVER_TIMEOUT",
+        "default_timeout_minutes",
+        "0",
+        _int_in(0),
+        "Default auto-unload timeout in minutes (0 = off).",
+    ),
+    Setting(
+        "IMAGE_SERVER_TIMEOUT_MODE",
+        "timeout_mode",
+        "fixed",
+        _timeout_mode,
+        "fixed: deadline set at load; idle: the deadline slides on each image access.",
+    ),
+    Setting(
+        "FRAME_BASE_DIR",
+        "frame_base_dir",
+        "",
+        _optional_dir,
+        "Base for relative directory paths; the default allowed root.",
+    ),
+    Setting(
+        "IMAGE_SERVER_STATE_DIR",
+        "state_dir",
+        "output/state",
+        _state_dir,
+        "Where the SQLite state lives (relative to the project).",
+    ),
+    Setting("IMAGE_SERVER_WORKERS", "workers", "2", _int_in(1, 64), "WSGI worker processes."),
+    Setting("IMAGE_SERVER_THREADS", "threads", "8", _int_in(1, 256), "Threads per worker."),
+    Setting(
+        "IMAGE_SERVER_PUBLIC_URL",
+        "public_url",
+        "",
+        _public_url,
+        "Base of the absolute URLs handed out (e.g. the ngrok URL).",
+    ),
+    Setting(
+        "IMAGE_SERVER_TRUSTED_PROXIES",
+        "trusted_proxies",
+        "0",
+        _int_in(0, 10),
+        "How many proxy hops may set X-Forwarded-* headers.",
+    ),
+    Setting(
+        "IMAGE_SERVER_ALLOWED_ROOTS",
+        "allowed_roots",
+        "",
+        _path_list,
+        "Directories (':'-separated) that may be loaded; default FRAME_BASE_DIR when set.",
+    ),
+    Setting(
+        "IMAGE_SERVER_TOKEN",
+        "tokens",
+        "",
+        _tokens,
+        "Bearer token(s), comma-separated, required on the control API when set.",
+    ),
+    Setting(
+        "IMAGE_SERVER_SIGNING_KEY",
+        "signing_key",
+        "",
+        _optional_text,
+        "When set, image URLs need ?exp=&sig= (HMAC-SHA256).",
+    ),
+    Setting(
+        "IMAGE_SERVER_SIGNING_KEY_PREVIOUS",
+        "signing_key_previous",
+        "",
+        _optional_text,
+        "A previous signing key that still verifies during a rotation.",
+    ),
+    Setting(
+        "IMAGE_SERVER_URL_TTL",
+        "url_ttl_seconds",
+        "604800",
+        _int_in(1),
+        "Lifetime in seconds of the signed URLs the server hands out.",
+    ),
+    Setting(
+        "IMAGE_SERVER_CACHE_MAX_AGE",
+        "cache_max_age",
+        "3600",
+        _int_in(0),
+        "Cache-Control max-age in seconds for images.",
+    ),
+    Setting(
+        "IMAGE_SERVER_HIDE_PATHS",
+        "hide_paths",
+        "false",
+        _flag,
+        "Show directory ids instead of absolute server paths in responses.",
+    ),
+    Setting("IMAGE_SERVER_LOG_LEVEL", "log_level", "info", _text, "gunicorn log level."),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The server's settings, parsed and checked. Build it with `Config.from_env()`."""
+
+    host: str = "0.0.0.0"
+    port: int = 7779
+    default_timeout_minutes: int = 0
+    timeout_mode: str = "fixed"
+    frame_base_dir: str | None = None
+    state_dir: str = str(PROJECT_ROOT / "output" / "state")
+    workers: int = 2
+    threads: int = 8
+    public_url: str | None = None
+    trusted_proxies: int = 0
+    allowed_roots: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()
+    signing_key: str | None = None
+    signing_key_previous: str | None = None
+    url_ttl_seconds: int = 604800
+    cache_max_age: int = 3600
+    hide_paths: bool = False
+    log_level: str = "info"
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+        **overrides: Any,
+    ) -> Config:
+        """Read settings from `.env` and the environment; `overrides` win over both.
+
+        :raise ConfigError: a value does not parse (the message names the variable).
+        """
+        source = os.environ if environ is None else environ
+        # IMAGE_SERVER_ENV_FILE points at another .env (tests use it to ignore a developer's).
+        env_file = source.get("IMAGE_SERVER_ENV_FILE", env_file)
+        merged: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        merged.update(source)
+        values = {s.field: s.parse(s.env, merged.get(s.env, s.default)) for s in SETTINGS}
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def effective_allowed_roots(self) -> tuple[str, ...]:
+        """The real paths a loaded directory must live under; empty means anywhere."""
+        if self.allowed_roots:
+            return self.allowed_roots
+        if self.frame_base_dir:
+            return (os.path.realpath(self.frame_base_dir),)
+        return ()
+
+    @property
+    def database_path(self) -> str:
+        """The SQLite file that holds the shared state."""
+        return os.path.join(self.state_dir, "state.sqlite3")
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with some fields changed (used by tests and the CLI flags)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(changes)
+        return Config(**current)

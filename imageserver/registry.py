@@ -1,0 +1,275 @@
+"""Loaded directories, their stable ids, the current directory and the image index.
+
+Everything lives in the SQLite `Store`, so every worker sees the same state and a restart loses
+nothing. Reads apply expired deadlines first (a directory past its deadline is never served,
+even if no sweeper has run yet). Nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from imageserver import timers
+from imageserver.indexer import ImageEntry
+from imageserver.indexer import scan_directory
+from imageserver.store import Store
+
+_SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+
+def directory_id(real_path: str) -> str:
+    """Derive the stable id of a directory from its real path: readable slug + short hash.
+
+    The same directory always gets the same id, across reloads and restarts.
+    """
+    base = real_path.rstrip("/").rsplit("/", 1)[-1]
+    slug = _SLUG_UNSAFE.sub("-", base.lower()).strip("-")[:40].strip("-") or "root"
+    digest = hashlib.sha256(real_path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One loaded directory as stored."""
+
+    id: str
+    path: str
+    real_path: str
+    recursive: bool
+    image_count: int
+    load_time: float
+    timeout_minutes: int | None
+    deadline: float | None
+    load_seq: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Directory:
+        return cls(
+            id=row["id"],
+            path=row["path"],
+            real_path=row["real_path"],
+            recursive=bool(row["recursive"]),
+            image_count=row["image_count"],
+            load_time=row["load_time"],
+            timeout_minutes=row["timeout_minutes"],
+            deadline=row["deadline"],
+            load_seq=row["load_seq"],
+        )
+
+
+class Registry:
+    """The shared state of the server: what is loaded, what is current, when it expires."""
+
+    def __init__(self, store: Store, clock: timers.Clock, default_timeout_minutes: int) -> None:
+        self.store = store
+        self.clock = clock
+        self._configured_default = default_timeout_minutes
+
+    # -- start-up -------------------------------------------------------------------------
+
+    def initialise(self) -> None:
+        """Create the schema, adopt the configured default timeout and apply stale deadlines.
+
+        The default timeout changed at run time (`POST /timeout`) survives a restart, unless
+        the configured `IMAGE_SERVER_TIMEOUT` itself changed since: then the new setting wins.
+        """
+        self.store.initialise()
+        configured = str(self._configured_default)
+        with self.store.write() as conn:
+            if _meta(conn, "default_timeout_configured") != configured:
+                _set_meta(conn, "default_timeout_configured", configured)
+                _set_meta(conn, "default_timeout", configured)
+        self.sweep()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def current(self) -> Directory | None:
+        """Return the current directory (the one `/images/` serves), or None."""
+        return self._live(lambda conn: _current_id(conn))
+
+    def get(self, dir_id: str) -> Directory | None:
+        """Return a loaded directory by id, or None."""
+        return self._live(lambda conn: dir_id)
+
+    def current_id(self) -> str | None:
+        """Return the id of the current directory, or None."""
+        current = self.current()
+        return current.id if current else None
+
+    def all(self) -> list[Directory]:
+        """Return every loaded directory, oldest load first."""
+        self._sweep_if_due()
+        with self.store.read() as conn:
+            rows = conn.execute("SELECT * FROM directories ORDER BY load_seq").fetchall()
+        return [Directory.from_row(row) for row in rows]
+
+    def image_names(self, dir_id: str) -> list[str]:
+        """Return the indexed names of a directory, sorted in code-point order."""
+        rows = self.store.connection().execute(
+            "SELECT name FROM images WHERE dir_id = ? ORDER BY name", (dir_id,)
+        )
+        return [row[0] for row in rows]
+
+    def image_page(self, dir_id: str, offset: int, limit: int) -> list[ImageEntry]:
+        """Return one page of a directory's index, sorted by name."""
+        rows = self.store.connection().execute(
+            "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? "
+            "ORDER BY name LIMIT ? OFFSET ?",
+            (dir_id, limit, offset),
+        )
+        return [ImageEntry(*row) for row in rows]
+
+    def find_image(self, dir_id: str, name: str) -> ImageEntry | None:
+        """Return an indexed image by name, or None."""
+        row = (
+            self.store.connection()
+            .execute(
+                "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? AND name = ?",
+                (dir_id, name),
+            )
+            .fetchone()
+        )
+        return ImageEntry(*row) if row else None
+
+    def default_timeout(self) -> int:
+        """Return the server's default timeout in minutes (0 = off)."""
+        with self.store.read() as conn:
+            return int(_meta(conn, "default_timeout") or 0)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def load(
+        self, path: str, real_path: str, recursive: bool, timeout_minutes: int | None
+    ) -> Directory:
+        """Index a directory, make it current and arm its deadline (re-loading re-arms).
+
+        `timeout_minutes` None means "use the server default".
+
+        :raise OSError: the directory cannot be listed.
+        """
+        entries = scan_directory(real_path, recursive)  # outside the lock: disk work is slow
+        dir_id = directory_id(real_path)
+        now = self.clock()
+        with self.store.write() as conn:
+            if timeout_minutes is None:
+                timeout_minutes = int(_meta(conn, "default_timeout") or 0)
+            load_seq = int(_meta(conn, "load_seq") or 0) + 1
+            _set_meta(conn, "load_seq", str(load_seq))
+            conn.execute("DELETE FROM images WHERE dir_id = ?", (dir_id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO directories (id, path, real_path, recursive, image_count,"
+                " load_time, timeout_minutes, deadline, load_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                (dir_id, path, real_path, int(recursive), len(entries), now, load_seq),
+            )
+            conn.executemany(
+                "INSERT INTO images (dir_id, name, size, mtime_ns) VALUES (?, ?, ?, ?)",
+                ((dir_id, e.name, e.size, e.mtime_ns) for e in entries),
+            )
+            timers.arm(conn, dir_id, timeout_minutes, now)
+            _set_meta(conn, "current", dir_id)
+            row = conn.execute("SELECT * FROM directories WHERE id = ?", (dir_id,)).fetchone()
+        return Directory.from_row(row)
+
+    def unload(self, dir_id: str) -> bool:
+        """Unload one directory; return False when it was not loaded."""
+        with self.store.write() as conn:
+            return _delete(conn, dir_id)
+
+    def unload_current(self) -> bool:
+        """Unload the current directory; return False when nothing is current."""
+        self._sweep_if_due()
+        with self.store.write() as conn:
+            dir_id = _current_id(conn)
+            return bool(dir_id) and _delete(conn, dir_id)
+
+    def set_default_timeout(self, minutes: int) -> Directory | None:
+        """Set the server default and re-arm the current directory's deadline to now + minutes.
+
+        Returns the current directory after the change, or None when nothing is current.
+        """
+        self._sweep_if_due()
+        now = self.clock()
+        with self.store.write() as conn:
+            _set_meta(conn, "default_timeout", str(minutes))
+            dir_id = _current_id(conn)
+            if not dir_id:
+                return None
+            timers.arm(conn, dir_id, minutes, now)
+            row = conn.execute("SELECT * FROM directories WHERE id = ?", (dir_id,)).fetchone()
+        return Directory.from_row(row)
+
+    def touch(self, directory: Directory) -> None:
+        """Slide an idle-mode deadline after an image access."""
+        if directory.deadline is None or directory.timeout_minutes is None:
+            return
+        now = self.clock()
+        if (
+            now + directory.timeout_minutes * 60 - directory.deadline
+            < timers.IDLE_SLIDE_MIN_SECONDS
+        ):
+            return
+        with self.store.write() as conn:
+            timers.slide(conn, directory.id, now)
+
+    def sweep(self) -> float | None:
+        """Unload every directory past its deadline; return the next pending deadline."""
+        now = self.clock()
+        with self.store.read() as conn:
+            expired = timers.expired_ids(conn, now)
+            upcoming = timers.next_deadline(conn)
+        if not expired:
+            return upcoming  # nothing to do: no write, so caches keyed on generation stay warm
+        with self.store.write() as conn:
+            # Re-read inside the write lock: a re-load may have re-armed one of them meanwhile.
+            for dir_id in timers.expired_ids(conn, now):
+                _delete(conn, dir_id)
+            return timers.next_deadline(conn)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _live(self, pick_id) -> Directory | None:
+        with self.store.read() as conn:
+            dir_id = pick_id(conn)
+            row = (
+                conn.execute("SELECT * FROM directories WHERE id = ?", (dir_id,)).fetchone()
+                if dir_id
+                else None
+            )
+        if row is None:
+            return None
+        directory = Directory.from_row(row)
+        if directory.deadline is not None and directory.deadline <= self.clock():
+            self.sweep()
+            return None
+        return directory
+
+    def _sweep_if_due(self) -> None:
+        with self.store.read() as conn:
+            upcoming = timers.next_deadline(conn)
+        if upcoming is not None and upcoming <= self.clock():
+            self.sweep()
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _current_id(conn: sqlite3.Connection) -> str | None:
+    return _meta(conn, "current")
+
+
+def _delete(conn: sqlite3.Connection, dir_id: str) -> bool:
+    deleted = conn.execute("DELETE FROM directories WHERE id = ?", (dir_id,)).rowcount > 0
+    conn.execute("DELETE FROM images WHERE dir_id = ?", (dir_id,))
+    if _current_id(conn) == dir_id:
+        _set_meta(conn, "current", None)
+    return deleted

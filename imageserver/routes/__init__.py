@@ -1,0 +1,1 @@
+"""The HTTP blueprints: the control API, the directories API and the image routes."""

@@ -1,0 +1,25 @@
+"""The one place where a control request is authorised (bearer token, CONTRACT B.4)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import request
+
+from imageserver.context import services
+from imageserver.errors import ApiError
+from imageserver.security import token_matches
+
+
+def require_token() -> None:
+    """`before_request` hook of the control blueprints: demand the bearer token when one is set.
+
+    A tunnel delivers every request from 127.0.0.1, so the peer address grants nothing.
+
+    :raise ApiError 401: the token is missing or wrong.
+    """
+    tokens = services().config.tokens
+    if not tokens or request.method == "OPTIONS":
+        return
+    if not token_matches(request.headers.get("Authorization"), tokens):
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "Not authenticated", {"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Start the Lightweight Image Server under gunicorn (or Flask's dev server with --dev)."""
+
+from __future__ import annotations
+
+import sys
+
+from imageserver.cli_server import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,46 @@
+"""Run the real gunicorn server with a clock that tests can move.
+
+The clock is real time plus an offset in seconds read from IMAGE_SERVER_TEST_CLOCK_FILE, so a
+test "waits" an hour by writing 3600 to that file. Everything else is the production path:
+the same Config, create_app and gunicorn runner as `python server.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from imageserver.app import create_app  # noqa: E402
+from imageserver.config import Config  # noqa: E402
+from imageserver.registry import Registry  # noqa: E402
+from imageserver.serve import run  # noqa: E402
+from imageserver.store import Store  # noqa: E402
+
+
+class FileClock:
+    """Real time plus the offset stored in a file (missing or empty file: no offset)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self) -> float:
+        try:
+            offset = float(Path(self.path).read_text().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0.0
+        return time.time() + offset
+
+
+def main() -> None:
+    config = Config.from_env()
+    clock = FileClock(os.environ["IMAGE_SERVER_TEST_CLOCK_FILE"])
+    Registry(Store(config.database_path), clock, config.default_timeout_minutes).initialise()
+    run(config, lambda: create_app(config, clock=clock))
+
+
+if __name__ == "__main__":
+    main()
