@@ -1,0 +1,39 @@
+# Lightweight Image Server: one way to do each common task.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install everything (runtime + tests + lint)
+
+run: install  ## install, then run the server in the foreground (gunicorn)
+	$(BIN)/python server.py
+
+serve: run  ## same as run
+
+test: install  ## install, then run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: install  ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install  ## fix lint and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install  ## measure indexing speed at 100,000 files
+	$(BIN)/python -m bench.load_index
+
+.PHONY: help install run serve test lint fmt bench
