@@ -12,10 +12,12 @@ Why these settings:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
 from imageserver.app import create_app
@@ -54,6 +56,20 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
     }
 
 
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Answer a request gunicorn itself refused (bad request line, huge headers) in JSON.
+
+    gunicorn writes an HTML page there; the contract says never HTML. The message may echo
+    the client's bytes, so only the reason phrase is sent.
+    """
+    body = json.dumps({"detail": reason}, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 class GunicornServer(BaseApplication):
     """gunicorn driven from Python, so `python server.py` needs no command-line juggling."""
 
@@ -63,6 +79,8 @@ class GunicornServer(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        # Workers fork from this process, so they inherit the JSON error writer.
+        gunicorn_util.write_error = write_json_error
         for key, value in gunicorn_options(self.config_obj).items():
             self.cfg.set(key, value)
 
