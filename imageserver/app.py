@@ -7,6 +7,8 @@ import time
 
 from flask import Flask
 from flask import Response
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from imageserver import errors
@@ -24,6 +26,9 @@ from imageserver.timers import Clock
 from imageserver.timers import Sweeper
 
 log = logging.getLogger(__name__)
+
+# Bodies up to this size are read and dropped after a 413 so the connection stays usable.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 def create_app(
@@ -65,12 +70,23 @@ def create_app(
 
 def _reject_large_bodies() -> None:
     # Flask checks the limit only when a view reads the body; check every route up front.
-    from flask import request
-    from werkzeug.exceptions import RequestEntityTooLarge
-
     limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
+    length = request.content_length or 0
+    if limit is not None and length > limit:
+        if length <= DRAIN_LIMIT_BYTES:
+            _drain(request.environ["wsgi.input"], length)
         raise RequestEntityTooLarge()
+
+
+def _drain(stream, length: int) -> None:
+    # gunicorn cannot be told to close a keep-alive connection from the app, so an unread
+    # body would be parsed as the next request: read it (within reason) and drop it.
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            return
+        remaining -= len(chunk)
 
 
 def _security_headers(response: Response) -> Response:

@@ -86,7 +86,11 @@ def _handle_validation(exc: RequestValidationError) -> Response:
 def _handle_http(exc: HTTPException) -> Response:
     # Werkzeug's names are the same phrases FastAPI used ("Not Found", "Method Not Allowed").
     status = exc.code or HTTPStatus.INTERNAL_SERVER_ERROR
-    return json_error(status, exc.name, exc.get_headers())
+    response = json_error(status, exc.name, exc.get_headers())
+    if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        # The unread body is still on the socket: close rather than parse it as a request.
+        response.headers["Connection"] = "close"
+    return response
 
 
 def _handle_unexpected(exc: Exception) -> Response:

@@ -8,16 +8,48 @@ responses match the old server byte for byte. In: a body is read as JSON when it
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Flask
 from flask import Request
 from flask import Response
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from imageserver.errors import RequestValidationError
 
 MISSING = object()
+
+
+class NonFiniteNumber(ValueError):
+    """NaN or an infinite number in a JSON body: valid Python, not valid JSON."""
+
+
+def _refuse(constant: str) -> float:
+    raise NonFiniteNumber(constant)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400 overflows to inf; it could never be stored or echoed back
+        raise NonFiniteNumber(text)
+    return value
+
+
+def _read_limited(request: Request) -> bytes:
+    """Read the body, refusing more than the app's limit even without a Content-Length.
+
+    Werkzeug checks Content-Length up front but silently truncates a chunked body at the
+    limit; we read one byte more to tell "exactly the limit" from "over it".
+    """
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None:
+        return request.get_data(cache=True)
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
 
 
 class CompatJSONProvider(DefaultJSONProvider):
@@ -48,13 +80,13 @@ def read_json_body(request: Request) -> Any:
     :raise RequestValidationError: the body is not valid JSON (422, like FastAPI).
     :raise RequestEntityTooLarge: the body is over the configured limit (413).
     """
-    data = request.get_data(cache=True)
+    data = _read_limited(request)
     if not data.strip():
         return MISSING
     charset = request.mimetype_params.get("charset", "utf-8")
     try:
-        return json.loads(data.decode(charset))
-    except (LookupError, UnicodeDecodeError):
+        return json.loads(data.decode(charset), parse_constant=_refuse, parse_float=_finite)
+    except (LookupError, UnicodeDecodeError, NonFiniteNumber):
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error", "input": {}}]
         ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from typing import Any
 
 from pydantic import AliasChoices
@@ -16,6 +17,9 @@ from imageserver.errors import validation_errors
 from imageserver.jsonio import MISSING
 
 MAX_PAGE_LIMIT = 10000
+# Ten years: beyond it a deadline is no deadline, and the value must still fit SQLite and
+# strftime. Bigger values are refused (422) instead of overflowing later.
+MAX_TIMEOUT_MINUTES = 10 * 366 * 24 * 60
 DEFAULT_PAGE_LIMIT = 1000
 
 
@@ -25,7 +29,7 @@ class LoadRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     path: str = Field(min_length=1, validation_alias=AliasChoices("path", "directory"))
-    timeout_minutes: int | None = None
+    timeout_minutes: int | None = Field(default=None, le=MAX_TIMEOUT_MINUTES)
     recursive: bool = False
 
 
@@ -38,7 +42,7 @@ class PageQuery(BaseModel):
     limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
 
 
-_MINUTES = TypeAdapter(int)
+_MINUTES = TypeAdapter(Annotated[int, Field(le=MAX_TIMEOUT_MINUTES)])
 
 
 def parse_body(model: type[BaseModel], body: Any) -> Any:

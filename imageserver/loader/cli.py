@@ -1,0 +1,211 @@
+"""The command line of `load_folder_v2.py` (CONTRACT A.6) and its exit statuses.
+
+`main` is the error boundary and nothing else: it turns every failure into one line on
+stderr and an `ExitStatus`. `build_parser` defines the flags; `run.run` does the work.
+Defaults come from `Config.from_env()`, the only reader of the environment and `.env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from imageserver.config import PROJECT_ROOT
+from imageserver.config import Config
+from imageserver.config import ConfigError
+from imageserver.loader import launcher
+from imageserver.loader import output
+from imageserver.loader.errors import LoaderError
+from imageserver.loader.errors import UsageError
+from imageserver.loader.run import Options
+from imageserver.loader.run import RunResult
+from imageserver.loader.run import run
+
+PROG = "load_folder_v2.py"
+DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "output" / "json"
+DEFAULT_WORKERS = 16
+DEFAULT_BATCH_SIZE = 500
+
+
+class ExitStatus(IntEnum):
+    """What the exit status of a run means (CONTRACT A.6)."""
+
+    OK = 0
+    SERVER_OR_LOAD_FAILED = 1
+    USAGE = 2
+    CHECKS_FAILED = 3
+    INTERRUPTED = 130  # the shell's 128 + SIGINT, as HTTPie does for Ctrl-C
+
+
+def exit_status_for(error: BaseException) -> ExitStatus:
+    """Map a failure to its exit status."""
+    if isinstance(error, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(error, (UsageError, ConfigError)):
+        return ExitStatus.USAGE
+    return ExitStatus.SERVER_OR_LOAD_FAILED
+
+
+def exit_status_for_result(result: RunResult) -> ExitStatus:
+    """Map a finished run to its exit status: 3 when any URL failed its check."""
+    return ExitStatus.CHECKS_FAILED if result.failures else ExitStatus.OK
+
+
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _minutes(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = no timeout), got {value}")
+    return value
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {raw!r}") from None
+
+
+def _server_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"must be an http(s) URL such as http://host:7779, got {raw!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"has an invalid port: {raw!r}") from None
+    return raw.strip().rstrip("/")
+
+
+def _file_name(raw: str) -> str:
+    try:
+        return output.check_name(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser(config: Config) -> argparse.ArgumentParser:
+    """Return the argument parser; `config` supplies the defaults taken from the environment."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Load a folder into the image server and write its image URLs as JSON.",
+    )
+    _add_target_flags(parser, config)
+    _add_behaviour_flags(parser)
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("--verbose", action="store_true", help="log every step on stderr")
+    noise.add_argument("--quiet", action="store_true", help="no progress bar, only problems")
+    return parser
+
+
+def _add_target_flags(parser: argparse.ArgumentParser, config: Config) -> None:
+    add = parser.add_argument
+    add("--dir", required=True, help="folder to load (relative: FRAME_BASE_DIR first, then cwd)")
+    add(
+        "--server",
+        type=_server_url,
+        default=f"http://localhost:{config.port}",
+        help="server URL (default: http://localhost:IMAGE_SERVER_PORT)",
+    )
+    add(
+        "--token",
+        default=config.tokens[0] if config.tokens else None,
+        help="bearer token for the control API (default: IMAGE_SERVER_TOKEN)",
+    )
+    add(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help="folder for the JSON files (default: output/json in the project)",
+    )
+    add("--name", type=_file_name, help="write <output>/<name>.json instead of a timestamped name")
+    # For tests: what runs (with `start <port>` appended) when no local server answers.
+    add("--start-command", type=shlex.split, help=argparse.SUPPRESS)
+
+
+def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--timeout", type=_minutes, metavar="MINUTES", help="auto-unload after MINUTES (0 = off)")
+    add("--unload", action="store_true", help="unload the folder after writing the JSON")
+    add("--unload-first", action="store_true", help="unload the current folder before loading")
+    add("--force-reload", action="store_true", help="reload even if the folder is already current")
+    add("--recursive", action="store_true", help="include images in sub-folders")
+    add("--no-verify", action="store_true", help="skip the HEAD check of every URL")
+    add(
+        "--workers",
+        type=_positive_int,
+        default=DEFAULT_WORKERS,
+        help=f"concurrent HEAD checks (default {DEFAULT_WORKERS})",
+    )
+    add(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"URLs checked per batch (default {DEFAULT_BATCH_SIZE})",
+    )
+
+
+def options_from_args(args: argparse.Namespace, config: Config) -> Options:
+    """Turn parsed flags into the run's `Options`."""
+    return Options(
+        directory=args.dir,
+        server=args.server,
+        output_dir=args.output.expanduser().absolute(),
+        name=args.name,
+        token=args.token or None,
+        timeout=args.timeout,
+        recursive=args.recursive,
+        force_reload=args.force_reload,
+        unload_first=args.unload_first,
+        unload_after=args.unload,
+        verify=not args.no_verify,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        frame_base_dir=config.frame_base_dir,
+        start_command=tuple(args.start_command or launcher.DEFAULT_START_COMMAND),
+    )
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Send the loader's messages to stderr: DEBUG with --verbose, WARNING with --quiet."""
+    logger = logging.getLogger("imageserver.loader")
+    logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
+    logger.handlers[0].setFormatter(logging.Formatter("%(message)s"))
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def _program(argv: Sequence[str]) -> ExitStatus:
+    config = Config.from_env()
+    args = build_parser(config).parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    result = asyncio.run(run(options_from_args(args, config)))
+    return exit_status_for_result(result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the loader; return the exit status. Failures become one line on stderr."""
+    try:
+        return _program(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
+    except (LoaderError, ConfigError, OSError, KeyboardInterrupt) as exc:
+        message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return exit_status_for(exc)

@@ -1,0 +1,72 @@
+"""Start the server on this machine when nothing answers at `--server` (CONTRACT A.6).
+
+Only a URL that points at this machine may trigger a start: starting a local server would
+not help a remote URL, and probing remote hosts is not our business.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from imageserver.config import PROJECT_ROOT
+from imageserver.loader.errors import ServerUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_START_COMMAND: tuple[str, ...] = ("bash", str(PROJECT_ROOT / "persistent_run.sh"))
+# persistent_run.sh returns once the server is forked; this only bounds a hung script.
+START_COMMAND_TIMEOUT_SECONDS = 60
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def is_local_host(host: str) -> bool:
+    """Tell whether `host` names this machine: localhost, a loopback address or our hostname.
+
+    Only names and literals are compared; nothing is resolved, so no query leaves the machine.
+    """
+    host = host.strip("[]").rstrip(".").lower()
+    if host in _LOCAL_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == socket.gethostname().lower()
+    return address.is_loopback or address.is_unspecified
+
+
+def port_of(url: str) -> int:
+    """Return the TCP port of an http(s) URL (80/443 when the URL names none)."""
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def start_server(command: Sequence[str], port: int) -> None:
+    """Run `<command> start <port>` and wait for it to return (blocking: run it in a thread).
+
+    The script's own output goes to stderr: stdout carries only the output file's path.
+
+    :raise ServerUnavailable: the command is missing, hangs or exits non-zero.
+    """
+    argv = [*command, "start", str(port)]
+    log.info("No server answers; starting one: %s", " ".join(argv))
+    try:
+        completed = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr,
+            stderr=sys.stderr,
+            timeout=START_COMMAND_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServerUnavailable(f"could not start the server with {argv[0]}: {exc}") from None
+    if completed.returncode != 0:
+        raise ServerUnavailable(
+            f"could not start the server: {' '.join(argv)} exited with {completed.returncode}"
+        )

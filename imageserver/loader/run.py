@@ -1,0 +1,228 @@
+"""One loader run, without error handling (`cli.main` is the boundary).
+
+Sequence (CONTRACT A.6): `/healthz` (starting a local server when nothing answers), then
+`POST /unload` with `--unload-first`, `GET /` (already current? skip the load unless
+`--force-reload`), `POST /timeout/{t}` with `--timeout`, `POST /load-directory`, the paged
+listing, `GET /api/directories/<id>` for the timer, the HEAD checks, the JSON file, and
+finally the unload with `--unload`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from imageserver.loader import launcher
+from imageserver.loader import output
+from imageserver.loader import verify
+from imageserver.loader.client import ServerClient
+from imageserver.loader.client import open_session
+from imageserver.loader.errors import ServerUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+START_WAIT_SECONDS = 20.0
+START_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a run needs, parsed and checked by `cli`."""
+
+    directory: str
+    server: str
+    output_dir: Path
+    name: str | None = None
+    token: str | None = None
+    timeout: int | None = None
+    recursive: bool = False
+    force_reload: bool = False
+    unload_first: bool = False
+    unload_after: bool = False
+    verify: bool = True
+    workers: int = 16
+    batch_size: int = 500
+    progress: bool = True
+    frame_base_dir: str | None = None
+    start_command: tuple[str, ...] = launcher.DEFAULT_START_COMMAND
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced: the file written and how many URL checks failed."""
+
+    output_file: Path
+    count: int
+    failures: int
+
+
+def resolve_directory(given: str, frame_base_dir: str | None) -> str:
+    """Return the absolute path to send: a relative `given` is tried under FRAME_BASE_DIR first.
+
+    The first candidate that is a local directory wins; when none is, the first candidate is
+    sent anyway and the server's answer (404 with its detail) decides.
+    """
+    expanded = os.path.expanduser(given)
+    if os.path.isabs(expanded):
+        return os.path.normpath(expanded)
+    bases = [frame_base_dir] if frame_base_dir else []
+    candidates = [os.path.join(base, expanded) for base in (*bases, os.getcwd())]
+    found = next((path for path in candidates if os.path.isdir(path)), candidates[0])
+    return os.path.normpath(os.path.abspath(found))
+
+
+async def run(options: Options) -> RunResult:
+    """Load the directory, list and check its URLs, write the JSON; return the outcome.
+
+    :raise LoaderError: the server is unavailable, a control call fails or the file cannot
+        be written.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="loader-files") as files:
+        directory = await _in_thread(
+            files, resolve_directory, options.directory, options.frame_base_dir
+        )
+        async with open_session(options.workers) as session:
+            client = ServerClient(session, options.server, options.token)
+            await ensure_server(client, files, options)
+            dir_id = await load_or_reuse(client, directory, options)
+            images = sorted(await client.images(dir_id), key=lambda image: image["name"])
+            summary = await client.directory(dir_id)
+            failures = await _verify(session, images, options)
+            now = datetime.now()
+            document = _document(directory, images, summary, failures, options.verify, now)
+            written = await _in_thread(
+                files,
+                output.write_outputs,
+                options.output_dir,
+                directory,
+                options.name,
+                document,
+                now,
+            )
+            print(written, flush=True)
+            verify.report_failures(failures, len(images))
+            if options.unload_after:
+                await unload_directory(client, dir_id)
+    return RunResult(written, len(images), len(failures))
+
+
+async def ensure_server(client: ServerClient, files: ThreadPoolExecutor, options: Options) -> None:
+    """Make sure a server answers at `--server`, starting a local one when none does.
+
+    :raise ServerUnavailable: nothing answers and the server is remote or does not start.
+    """
+    if await client.healthy():
+        return
+    host = _host_of(options.server)
+    if not launcher.is_local_host(host):
+        raise ServerUnavailable(
+            f"no image server answers at {options.server}; it is not on this machine, "
+            "so start it there first"
+        )
+    port = launcher.port_of(options.server)
+    await _in_thread(files, launcher.start_server, options.start_command, port)
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if await client.healthy():
+            log.info("Server started at %s", options.server)
+            return
+        await asyncio.sleep(START_POLL_SECONDS)
+    raise ServerUnavailable(
+        f"started the server, but nothing answered at {options.server} "
+        f"within {START_WAIT_SECONDS:.0f} s"
+    )
+
+
+async def load_or_reuse(client: ServerClient, directory: str, options: Options) -> str:
+    """Load `directory` (or keep it when already current) and return its id."""
+    if options.unload_first:
+        answer = await client.unload()
+        log.info("Unloaded first: %s", answer.get("message"))
+    status = await client.status()
+    reusable = None
+    if not options.force_reload and status.get("current_directory") == directory:
+        reusable = await _current_entry(client, directory, options.recursive)
+    if options.timeout is not None:
+        await client.set_timeout(options.timeout)
+    if reusable is not None:
+        log.info("%s is already loaded; not reloading (use --force-reload)", directory)
+        return reusable["id"]
+    loaded = await client.load(directory, options.timeout, options.recursive)
+    log.info("%s", loaded.get("message"))
+    return loaded["id"]
+
+
+async def _current_entry(
+    client: ServerClient, directory: str, recursive: bool
+) -> dict[str, Any] | None:
+    listing = await client.directories()
+    for entry in listing.get("directories", []):
+        same_mode = bool(entry.get("recursive", False)) == recursive
+        if entry.get("id") == listing.get("current") and entry.get("directory") == directory:
+            return entry if same_mode else None
+    return None
+
+
+async def unload_directory(client: ServerClient, dir_id: str) -> None:
+    """Unload our directory: `POST /unload` while it is current, else by id.
+
+    Another client may have loaded a directory meanwhile; `POST /unload` alone would unload
+    theirs.
+    """
+    listing = await client.directories()
+    if listing.get("current") == dir_id:
+        answer = await client.unload()
+    elif any(entry.get("id") == dir_id for entry in listing.get("directories", [])):
+        answer = await client.delete_directory(dir_id)
+    else:
+        answer = {"message": "already unloaded"}
+    log.info("Unload: %s", answer.get("message"))
+
+
+async def _verify(
+    session: Any, images: list[dict[str, Any]], options: Options
+) -> list[verify.CheckFailure]:
+    if not options.verify:
+        return []
+    checks = [verify.Check(image["url"], image.get("size")) for image in images]
+    return await verify.check_urls(
+        session, checks, options.workers, options.batch_size, progress=options.progress
+    )
+
+
+def _document(
+    directory: str,
+    images: list[dict[str, Any]],
+    summary: dict[str, Any],
+    failures: list[verify.CheckFailure],
+    verified: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    extras = {
+        "id": summary.get("id"),
+        "url_prefix": summary.get("url_prefix"),
+        "verified": verified,
+        "failed": [failure.url for failure in failures],
+    }
+    urls = [image["url"] for image in images]
+    return output.build_document(directory, urls, summary, extras, now)
+
+
+def _host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+async def _in_thread(files: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> T:
+    """Run blocking file work in the pool so the event loop keeps serving the checks."""
+    return await asyncio.get_running_loop().run_in_executor(files, func, *args)
