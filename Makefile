@@ -25,9 +25,12 @@ serve: run  ## same as run
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
 
-lint: install  ## ruff check and ruff format --check
+SCRIPTS := persistent_run.sh run_with_progress.sh unload_directory.sh setup_ngrok.sh scripts/common.sh
+
+lint: install  ## ruff check, ruff format --check, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	shellcheck -x $(SCRIPTS)
 
 fmt: install  ## fix lint and formatting
 	$(BIN)/ruff check --fix .

@@ -54,6 +54,7 @@ class ServerClient:
         :raise ServerUnavailable: something answers, but not like the image server.
         """
         url = f"{self.base_url}/healthz"
+        log.debug("GET %s", url)
         try:
             async with self.session.get(url, timeout=HEALTH_TIMEOUT) as response:
                 status = response.status

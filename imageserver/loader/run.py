@@ -22,6 +22,8 @@ from typing import Any
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from imageserver.loader import launcher
 from imageserver.loader import output
 from imageserver.loader import verify
@@ -99,18 +101,7 @@ async def run(options: Options) -> RunResult:
             images = sorted(await client.images(dir_id), key=lambda image: image["name"])
             summary = await client.directory(dir_id)
             failures = await _verify(session, images, options)
-            now = datetime.now()
-            document = _document(directory, images, summary, failures, options.verify, now)
-            written = await _in_thread(
-                files,
-                output.write_outputs,
-                options.output_dir,
-                directory,
-                options.name,
-                document,
-                now,
-            )
-            print(written, flush=True)
+            written = await _write(files, directory, images, summary, failures, options)
             verify.report_failures(failures, len(images))
             if options.unload_after:
                 await unload_directory(client, dir_id)
@@ -190,8 +181,24 @@ async def unload_directory(client: ServerClient, dir_id: str) -> None:
     log.info("Unload: %s", answer.get("message"))
 
 
+async def _write(
+    files: ThreadPoolExecutor,
+    directory: str,
+    images: list[dict[str, Any]],
+    summary: dict[str, Any],
+    failures: list[verify.CheckFailure],
+    options: Options,
+) -> Path:
+    now = datetime.now()
+    document = _document(directory, images, summary, failures, options.verify, now)
+    args = (options.output_dir, directory, options.name, document, now)
+    written = await _in_thread(files, output.write_outputs, *args)
+    print(written, flush=True)  # stdout carries only this path
+    return written
+
+
 async def _verify(
-    session: Any, images: list[dict[str, Any]], options: Options
+    session: aiohttp.ClientSession, images: list[dict[str, Any]], options: Options
 ) -> list[verify.CheckFailure]:
     if not options.verify:
         return []

@@ -96,6 +96,8 @@ def _serve(svc: Services, directory: Directory, safe_name: str | None, shown: st
             real_path,
             request.environ,
             mimetype=media_type_for(safe_name),
+            # The requested name, not the real path's: a symlink's target stays private.
+            download_name=safe_name.rsplit("/", 1)[-1],
             conditional=True,
             etag=f"{info.st_mtime_ns:x}-{info.st_size:x}",
             last_modified=info.st_mtime,
