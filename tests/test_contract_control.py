@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import assert_detail
+from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.images import make_image
 
@@ -40,15 +41,6 @@ NOTHING_LOADED_BYTES = (
     b'{"current_directory":null,"image_count":0,"image_list":[],"load_time":null,'
     b'"timeout_minutes":null,"auto_unload_at":null,"time_remaining":null}'
 )
-NOTHING_LOADED = {
-    "current_directory": None,
-    "image_count": 0,
-    "image_list": [],
-    "load_time": None,
-    "timeout_minutes": None,
-    "auto_unload_at": None,
-    "time_remaining": None,
-}
 NO_TIMEOUT = "No auto-unload timeout set"
 DISABLED = (
     "Timeout disabled. Directory will remain loaded until manually unloaded or server is restarted."

@@ -15,6 +15,7 @@ import requests
 
 from tests.conftest import Api
 from tests.conftest import assert_detail
+from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.images import make_image
 
@@ -29,15 +30,6 @@ DIR_KEYS = [
 ]
 PAGE_KEYS = ["id", "total", "offset", "limit", "images", "next"]
 IMAGE_KEYS = ["name", "url", "size", "mtime"]
-NOTHING_LOADED = {
-    "current_directory": None,
-    "image_count": 0,
-    "image_list": [],
-    "load_time": None,
-    "timeout_minutes": None,
-    "auto_unload_at": None,
-    "time_remaining": None,
-}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 URL_SAFE_ID = re.compile(r"^[A-Za-z0-9._~-]+$")
 # Characters allowed unencoded in a URL path (RFC 3986 pchar plus "/").

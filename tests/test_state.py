@@ -15,20 +15,12 @@ import pytest
 import requests
 
 from tests.conftest import Api
+from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.images import make_image
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
 
-NOTHING_LOADED = {
-    "current_directory": None,
-    "image_count": 0,
-    "image_list": [],
-    "load_time": None,
-    "timeout_minutes": None,
-    "auto_unload_at": None,
-    "time_remaining": None,
-}
 CLOSE = {"Connection": "close"}
 
 

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Api
+from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.server import ServerProcess
 
-NOTHING_LOADED = {
-    "current_directory": None,
-    "image_count": 0,
-    "image_list": [],
-    "load_time": None,
-    "timeout_minutes": None,
-    "auto_unload_at": None,
-    "time_remaining": None,
-}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 REMAINING = re.compile(r"^(\d+)m (\d+)s$")
 
