@@ -159,6 +159,30 @@ def test_recursive_includes_sub_folders(cli, frames):
     assert nested["image_urls"][-1].endswith(f"/d/{nested['id']}/sub/deep.jpg")
 
 
+def test_dimensions_lists_each_image_with_its_pixel_size(cli, frames):
+    make_image(frames / "sub" / "wide.png", size=(640, 120))
+    (frames / "sub" / "broken.jpg").write_bytes(b"not a jpeg")
+
+    document = assert_ok(cli("--dir", frames, "--recursive", "--dimensions"))
+
+    images = document["images"]
+    assert list(document).index("images") > list(document).index("image_urls")
+    assert [image["url"] for image in images] == document["image_urls"]
+    by_name = {image["name"]: image for image in images}
+    assert list(by_name["sub/wide.png"]) == ["name", "url", "size", "width", "height"]
+    assert (by_name["sub/wide.png"]["width"], by_name["sub/wide.png"]["height"]) == (640, 120)
+    assert by_name["sub/wide.png"]["size"] == (frames / "sub" / "wide.png").stat().st_size
+    assert (by_name["frame_000000.jpg"]["width"], by_name["frame_000000.jpg"]["height"]) == (
+        32,
+        24,
+    )
+    assert by_name["sub/broken.jpg"]["width"] is None  # unreadable: no size, no failure
+
+
+def test_without_dimensions_there_is_no_images_list(cli, frames):
+    assert "images" not in assert_ok(cli("--dir", frames))
+
+
 def test_missing_directory_exits_1_with_the_servers_detail(cli, tmp_path, out):
     missing = tmp_path / "nope"
     result = cli("--dir", missing)

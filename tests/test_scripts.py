@@ -329,6 +329,31 @@ def test_stop_never_signals_a_process_that_is_not_ours(persistent, stranger, run
     assert persistent("status", str(port)).returncode == 3
 
 
+def test_status_of_a_live_server_that_does_not_answer_is_running_with_a_warning(
+    persistent, run_dir: Path
+) -> None:
+    port = free_port()
+    # Looks like our server to the script (its command line names server.py) but never
+    # listens, as a hung or still-starting server would.
+    silent = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "server.py"],
+        start_new_session=True,
+    )
+    try:
+        run_dir.mkdir(parents=True)
+        (run_dir / f"server-{port}.pid").write_text(f"{silent.pid}\n")
+
+        status = persistent("status", str(port))
+
+        assert status.returncode == 0
+        assert f"(PID {silent.pid})" in status.stdout
+        assert "does not answer" in status.stderr
+    finally:
+        silent.kill()
+        silent.wait(timeout=5)
+        (run_dir / f"server-{port}.pid").unlink(missing_ok=True)
+
+
 def test_server_that_dies_at_start_up_is_reported(
     persistent, script_env: dict[str, str], tmp_path: Path, run_dir: Path
 ) -> None:

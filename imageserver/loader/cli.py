@@ -147,6 +147,11 @@ def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
     add("--recursive", action="store_true", help="include images in sub-folders")
     add("--no-verify", action="store_true", help="skip the HEAD check of every URL")
     add(
+        "--dimensions",
+        action="store_true",
+        help="add an 'images' list with each file's size, width and height (read with Pillow)",
+    )
+    add(
         "--workers",
         type=_positive_int,
         default=DEFAULT_WORKERS,
@@ -174,6 +179,7 @@ def options_from_args(args: argparse.Namespace, config: Config) -> Options:
         unload_first=args.unload_first,
         unload_after=args.unload,
         verify=not args.no_verify,
+        dimensions=args.dimensions,
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.quiet,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from imageserver.loader import dimensions
 from imageserver.loader import launcher
 from imageserver.loader import output
 from imageserver.loader import verify
@@ -53,6 +54,7 @@ class Options:
     unload_first: bool = False
     unload_after: bool = False
     verify: bool = True
+    dimensions: bool = False
     workers: int = 16
     batch_size: int = 500
     progress: bool = True
@@ -90,7 +92,8 @@ async def run(options: Options) -> RunResult:
     :raise LoaderError: the server is unavailable, a control call fails or the file cannot
         be written.
     """
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="loader-files") as files:
+    pool_size = min(options.workers, 8) if options.dimensions else 2
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="loader-files") as files:
         directory = await _in_thread(
             files, resolve_directory, options.directory, options.frame_base_dir
         )
@@ -100,7 +103,11 @@ async def run(options: Options) -> RunResult:
             dir_id = await load_or_reuse(client, directory, options)
             images = sorted(await client.images(dir_id), key=lambda image: image["name"])
             summary = await client.directory(dir_id)
-            failures = await _verify(session, images, options)
+            failures, sizes = await asyncio.gather(
+                _verify(session, images, options), _dimensions(files, directory, images, options)
+            )
+            if sizes is not None:
+                images = [_with_size(image, sizes.get(image["name"])) for image in images]
             written = await _write(files, directory, images, summary, failures, options)
             verify.report_failures(failures, len(images))
             if options.unload_after:
@@ -208,6 +215,31 @@ async def _verify(
     )
 
 
+async def _dimensions(
+    files: ThreadPoolExecutor,
+    directory: str,
+    images: list[dict[str, Any]],
+    options: Options,
+) -> dict[str, tuple[int, int] | None] | None:
+    """Read every image's pixel size in the pool when `--dimensions` asks for it."""
+    if not options.dimensions:
+        return None
+    loop = asyncio.get_running_loop()
+    names = [image["name"] for image in images]
+    sizes = await asyncio.gather(
+        *(
+            loop.run_in_executor(files, dimensions.image_size, dimensions.local_path(directory, n))
+            for n in names
+        )
+    )
+    return dict(zip(names, sizes, strict=True))
+
+
+def _with_size(image: dict[str, Any], size: tuple[int, int] | None) -> dict[str, Any]:
+    width, height = size if size is not None else (None, None)
+    return {**image, "width": width, "height": height}
+
+
 def _document(
     directory: str,
     images: list[dict[str, Any]],
@@ -222,6 +254,9 @@ def _document(
         "verified": verified,
         "failed": [failure.url for failure in failures],
     }
+    if images and "width" in images[0]:
+        keys = ("name", "url", "size", "width", "height")
+        extras["images"] = [{key: image.get(key) for key in keys} for image in images]
     urls = [image["url"] for image in images]
     return output.build_document(directory, urls, summary, extras, now)
 
