@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask
 from flask import Response
@@ -26,6 +29,8 @@ from imageserver.timers import Clock
 from imageserver.timers import Sweeper
 
 log = logging.getLogger(__name__)
+
+WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Bodies up to this size are read and dropped after a 413 so the connection stays usable.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
@@ -66,6 +71,11 @@ def create_app(
         sweeper.start()
         app.extensions["imageserver.sweeper"] = sweeper
     return app
+
+
+def create_application(config: Config | None = None) -> WSGIApplication:
+    """Build the WSGI callable a production server runs for `config`."""
+    return create_app(config)
 
 
 def _reject_large_bodies() -> None:

@@ -4,8 +4,9 @@
   separator (`%2F`, `%5C`) can never act as one; then Werkzeug's `safe_join` (lexical) and a
   `realpath` check (symlinks) keep the file under the loaded directory's real path.
 - Bearer tokens are compared in constant time.
-- Signed URLs: HMAC-SHA256 over the path and the expiry, verified against the current and the
-  previous key so a key can be rotated.
+- Signed URLs: HMAC-SHA256 over the path, the expiry and every other query parameter (the
+  transform parameters of a variant), verified against the current and the previous key so a
+  key can be rotated.
 
 Nothing here imports Flask.
 """
@@ -17,7 +18,11 @@ import hashlib
 import hmac
 import os
 import stat
+from collections.abc import Iterable
+from collections.abc import Mapping
+from urllib.parse import quote
 from urllib.parse import unquote_to_bytes
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from werkzeug.security import safe_join
@@ -128,23 +133,57 @@ def token_matches(authorization: str | None, tokens: tuple[str, ...]) -> bool:
     return matched
 
 
-def url_signature(key: str, path: str, expires: int) -> str:
-    """Return the URL-safe HMAC-SHA256 signature of a decoded path and its expiry."""
-    message = f"{path}\n{expires}".encode()
+SIGNATURE_PARAM = "sig"
+EXPIRY_PARAM = "exp"
+
+
+def canonical_query(params: Iterable[tuple[str, str]]) -> str:
+    """Return the signed form of a URL's parameters: every pair but `sig`, sorted, encoded.
+
+    Sorting makes the order of parameters irrelevant; encoding keeps a `&` or `=` inside a
+    value from forging another pair.
+    """
+    pairs = sorted((key, value) for key, value in params if key != SIGNATURE_PARAM)
+    return urlencode(pairs, quote_via=quote)
+
+
+def url_signature(key: str, path: str, params: Iterable[tuple[str, str]]) -> str:
+    """Return the URL-safe HMAC-SHA256 signature of a decoded path and its parameters.
+
+    `params` holds `exp` and any transform parameters (`w`, `format`, `preset`...), so none
+    of them can be changed without invalidating the signature.
+    """
+    message = f"{path}\n{canonical_query(params)}".encode()
     digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def sign_params(key: str, path: str, params: Mapping[str, str], expires: int) -> dict[str, str]:
+    """Return `params` plus `exp` and `sig`, ready to be put in a URL's query string."""
+    signed = {**params, EXPIRY_PARAM: str(expires)}
+    signed[SIGNATURE_PARAM] = url_signature(key, path, signed.items())
+    return signed
+
+
 def signature_is_valid(
-    keys: tuple[str, ...], path: str, expires: str | None, signature: str | None, now: float
+    keys: tuple[str, ...], path: str, params: Iterable[tuple[str, str]], now: float
 ) -> bool:
-    """Verify `?exp=&sig=` for `path` against any of `keys` (current first, then previous)."""
-    if not expires or not signature or not expires.isdigit():
+    """Verify a request's `exp` and `sig` over `path` and all of `params`.
+
+    Valid when `exp` is a single whole number of epoch seconds not yet past and `sig` matches
+    under any of `keys` (the current key first, then the previous one during a rotation).
+    """
+    pairs = list(params)
+    expiries = [value for key, value in pairs if key == EXPIRY_PARAM]
+    signatures = [value for key, value in pairs if key == SIGNATURE_PARAM]
+    if len(expiries) != 1 or len(signatures) != 1:
         return False
-    if int(expires) < now:
+    expires, signature = expiries[0], signatures[0]
+    if not expires.isascii() or not expires.isdigit() or int(expires) < now or not signature:
         return False
     return any(
-        hmac.compare_digest(url_signature(key, path, int(expires)), signature) for key in keys
+        hmac.compare_digest(url_signature(key, path, pairs).encode(), signature.encode())
+        for key in keys
     )
 
 

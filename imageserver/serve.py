@@ -16,11 +16,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
-from imageserver.app import create_app
+from imageserver.app import WSGIApplication
+from imageserver.app import create_application
 from imageserver.config import Config
 
 GRACEFUL_TIMEOUT_SECONDS = 4
@@ -73,9 +73,11 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
 class GunicornServer(BaseApplication):
     """gunicorn driven from Python, so `python server.py` needs no command-line juggling."""
 
-    def __init__(self, config: Config, app_factory: Callable[[], Flask] | None = None) -> None:
+    def __init__(
+        self, config: Config, app_factory: Callable[[], WSGIApplication] | None = None
+    ) -> None:
         self.config_obj = config
-        self.app_factory = app_factory or (lambda: create_app(config))
+        self.app_factory = app_factory or (lambda: create_application(config))
         super().__init__()
 
     def load_config(self) -> None:
@@ -84,10 +86,10 @@ class GunicornServer(BaseApplication):
         for key, value in gunicorn_options(self.config_obj).items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> WSGIApplication:
         return self.app_factory()
 
 
-def run(config: Config, app_factory: Callable[[], Flask] | None = None) -> None:
+def run(config: Config, app_factory: Callable[[], WSGIApplication] | None = None) -> None:
     """Run gunicorn in the foreground until SIGTERM/SIGINT."""
     GunicornServer(config, app_factory).run()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 from urllib.parse import urlencode
 
 from flask import request
 
 from imageserver.config import Config
-from imageserver.security import url_signature
+from imageserver.security import sign_params
 
 
 def public_base_url(config: Config) -> str:
@@ -30,11 +31,17 @@ def url_prefix(config: Config, dir_id: str) -> str:
     return public_base_url(config) + directory_path(dir_id)
 
 
-def image_url(config: Config, dir_id: str, name: str, now: float) -> str:
-    """Return the absolute, percent-encoded URL of one image, signed when signing is on."""
+def image_url(
+    config: Config, dir_id: str, name: str, now: float, params: Mapping[str, str] | None = None
+) -> str:
+    """Return the absolute, percent-encoded URL of one image, signed when signing is on.
+
+    `params` are extra query parameters (a variant's `w`, `format`, `preset`...); with a
+    signing key they are covered by the signature along with the path and the expiry.
+    """
     url = url_prefix(config, dir_id) + quote(name, safe="/")
-    if not config.signing_key:
-        return url
-    expires = int(now + config.url_ttl_seconds)
-    signature = url_signature(config.signing_key, f"/d/{dir_id}/{name}", expires)
-    return f"{url}?{urlencode({'exp': expires, 'sig': signature})}"
+    query = dict(params or {})
+    if config.signing_key:
+        expires = int(now + config.url_ttl_seconds)
+        query = sign_params(config.signing_key, f"/d/{dir_id}/{name}", query, expires)
+    return f"{url}?{urlencode(query)}" if query else url

@@ -76,8 +76,8 @@ def _check_signature(svc: Services, path: str) -> None:
     if not config.signing_key:
         return
     keys = tuple(k for k in (config.signing_key, config.signing_key_previous) if k)
-    args = request.args
-    if not signature_is_valid(keys, path, args.get("exp"), args.get("sig"), svc.clock()):
+    params = request.args.items(multi=True)
+    if not signature_is_valid(keys, path, params, svc.clock()):
         raise ApiError(HTTPStatus.FORBIDDEN, "Invalid or expired signature")
 
 
