@@ -84,6 +84,17 @@ def _tokens(name: str, raw: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in raw.split(",") if t.strip())
 
 
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*":
+            # A wildcard would let any web page drive the control API with a stolen token.
+            raise ConfigError(f"{name} must list origins explicitly; '*' is not allowed")
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise ConfigError(f"{name} entries must look like https://host[:port], got {origin!r}")
+    return origins
+
+
 def _flag(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -200,6 +211,13 @@ SETTINGS: tuple[Setting, ...] = (
         _flag,
         "Show directory ids instead of absolute server paths in responses.",
     ),
+    Setting(
+        "IMAGE_SERVER_CORS_ORIGINS",
+        "cors_origins",
+        "",
+        _origins,
+        "Web origins (comma-separated) allowed to call the control API from a browser.",
+    ),
     Setting("IMAGE_SERVER_LOG_LEVEL", "log_level", "info", _text, "gunicorn log level."),
 )
 
@@ -225,6 +243,7 @@ class Config:
     url_ttl_seconds: int = 604800
     cache_max_age: int = 3600
     hide_paths: bool = False
+    cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
 
