@@ -21,6 +21,7 @@ from imageserver.context import EXTENSION_KEY
 from imageserver.context import Services
 from imageserver.registry import Registry
 from imageserver.routes import control
+from imageserver.routes import cors
 from imageserver.routes import directories
 from imageserver.routes import images
 from imageserver.routes import public
@@ -62,6 +63,7 @@ def create_app(
         app.register_blueprint(blueprint)
     app.before_request(_reject_large_bodies)
     app.after_request(_security_headers)
+    cors.init_app(app)
 
     if config.trusted_proxies:
         hops = config.trusted_proxies

@@ -7,6 +7,7 @@ worker is forked (so no worker traceback ever stands in for a configuration erro
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 import time
@@ -51,6 +52,33 @@ def load_config(args: argparse.Namespace) -> Config:
     return Config.from_env(environ)
 
 
+def is_loopback_host(host: str) -> bool:
+    """Tell whether binding `host` keeps the server reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: assume it is reachable
+
+
+def exposure_warning(config: Config) -> str | None:
+    """Return a loud warning when anyone who reaches the port could load any directory.
+
+    That is the case when the server listens beyond loopback with no token and no allowed
+    roots: through a tunnel, a stranger could load `/` and read every image on the machine.
+    """
+    if is_loopback_host(config.host) or config.tokens or config.effective_allowed_roots:
+        return None
+    return (
+        f"WARNING: listening on {config.host}:{config.port} with no IMAGE_SERVER_TOKEN and no "
+        "IMAGE_SERVER_ALLOWED_ROOTS (or FRAME_BASE_DIR): anyone who reaches this port can load "
+        "any directory of this machine and read its images. Set a token or allowed roots, or "
+        "bind 127.0.0.1. See SECURITY.md."
+    )
+
+
 def prepare_state(config: Config) -> None:
     """Create the state database and apply deadlines that passed while the server was down.
 
@@ -70,6 +98,9 @@ def main(argv: list[str]) -> int:
     except (ConfigError, StateStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    warning = exposure_warning(config)
+    if warning:
+        print("!" * 78, warning, "!" * 78, sep="\n", file=sys.stderr, flush=True)
     if args.dev:
         from imageserver.app import create_app
 

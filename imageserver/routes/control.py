@@ -46,27 +46,30 @@ def load_directory() -> Response:
     svc = services()
     body = parse_body(LoadRequest, read_json_body(request))
     path = resolve_load_path(body.path, svc.config.frame_base_dir)
-    real_path = _checked_directory(path, svc.config.effective_allowed_roots)
+    # With hidden paths, errors echo only what the client sent, never the resolved path
+    # (which would reveal FRAME_BASE_DIR or the server's working directory).
+    shown = body.path if svc.config.hide_paths else path
+    real_path = _checked_directory(path, shown, svc.config.effective_allowed_roots)
     try:
         directory = svc.registry.load(path, real_path, body.recursive, body.timeout_minutes)
     except PermissionError:
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {path}") from None
+        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
     except OSError:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {path}") from None
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None
     return jsonify(payloads.loaded(svc.config, directory, svc.clock()))
 
 
-def _checked_directory(path: str, allowed_roots: tuple[str, ...]) -> str:
+def _checked_directory(path: str, shown: str, allowed_roots: tuple[str, ...]) -> str:
     # The root check comes first so the API is no oracle for what exists outside the roots.
     real_path = real_path_or_none(path)
     if real_path is None or not is_allowed_root(real_path, allowed_roots):
         if real_path is None and not allowed_roots:
-            raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {path}")
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not allowed: {path}")
+            raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
+        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not allowed: {shown}")
     if not os.path.exists(real_path):
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {path}")
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
     if not os.path.isdir(real_path):
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"Not a directory: {path}")
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"Not a directory: {shown}")
     return real_path
 
 
