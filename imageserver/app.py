@@ -19,6 +19,7 @@ from imageserver import jsonio
 from imageserver.config import Config
 from imageserver.context import EXTENSION_KEY
 from imageserver.context import Services
+from imageserver.fastpath import ImageFastPath
 from imageserver.registry import Registry
 from imageserver.routes import control
 from imageserver.routes import cors
@@ -75,9 +76,17 @@ def create_app(
     return app
 
 
-def create_application(config: Config | None = None) -> WSGIApplication:
-    """Build the WSGI callable a production server runs for `config`."""
-    return create_app(config)
+def create_application(
+    config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
+) -> WSGIApplication:
+    """Build the WSGI callable a production server runs: the image fast path, then Flask.
+
+    Parameters as for `create_app`.
+    """
+    config = config or Config.from_env()
+    app = create_app(config, clock, start_sweeper)
+    svc: Services = app.extensions[EXTENSION_KEY]
+    return ImageFastPath(app, config, svc.registry, svc.clock)
 
 
 def _reject_large_bodies() -> None:

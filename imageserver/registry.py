@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from imageserver import timers
@@ -133,6 +134,31 @@ class Registry:
             .fetchone()
         )
         return ImageEntry(*row) if row else None
+
+    def served_state(
+        self, known: Mapping[str, int]
+    ) -> tuple[str | None, list[Directory], dict[str, frozenset[str]]]:
+        """Return the current id, every directory as stored, and the names of new loads.
+
+        `known` maps directory ids to the `load_seq` a cache already holds names for; names
+        are read only for the others. One read transaction, so all three agree. Unlike the
+        other reads it applies no deadline: its caller (the image fast path) checks deadlines
+        on every request.
+        """
+        with self.store.read() as conn:
+            current = _current_id(conn)
+            directories = [
+                Directory.from_row(row) for row in conn.execute("SELECT * FROM directories")
+            ]
+            names = {
+                d.id: frozenset(
+                    row[0]
+                    for row in conn.execute("SELECT name FROM images WHERE dir_id = ?", (d.id,))
+                )
+                for d in directories
+                if known.get(d.id) != d.load_seq
+            }
+        return current, directories, names
 
     def default_timeout(self) -> int:
         """Return the server's default timeout in minutes (0 = off)."""

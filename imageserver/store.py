@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from imageserver.changes import ChangeSignal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -57,6 +59,7 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self._local = threading.local()
+        self.changes = ChangeSignal(f"{path}.changes")
 
     def initialise(self) -> None:
         """Create the directory, the database and its schema; check that it is writable.
@@ -70,6 +73,7 @@ class Store:
             self.connection().executescript(SCHEMA)
             with self.write() as conn:
                 conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
+            self.changes.read()  # the counter file must be usable too
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot use state database {self.path}: {exc}") from None
 
@@ -108,8 +112,13 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        generation = conn.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' "
+            "RETURNING CAST(value AS INTEGER)"
+        ).fetchone()
         conn.execute("COMMIT")
+        # After the commit, so a reader that sees the new number also sees the new state.
+        self.changes.publish(generation[0] if generation else 0)
 
     def generation(self) -> int:
         """Return a number that changes whenever any write commits (for caches)."""

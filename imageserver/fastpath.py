@@ -1,0 +1,320 @@
+"""The image hot path: a lean WSGI layer in front of Flask for plain image GET and HEAD.
+
+Flask costs about 8x on a request that only sends a file, so the common case never reaches
+it: `GET|HEAD /d/<id>/<name>` and `/images/<name>` with no query (or only a valid `exp`/`sig`),
+no Range, for a name in the load-time index of a live directory. That case is one mmap read
+(has the state changed?), one dict lookup, one set lookup, `open` + `fstat`, cached headers,
+and the bytes. A matching `If-None-Match` or `If-Modified-Since` gets its 304 here too.
+
+Everything else goes to Flask unchanged, which is also how every *refusal* is answered: a
+missing name, an expired directory, a bad signature, a symlink, a variant (`?w=`), a Range
+request. So the error bodies, the 404/403 rules and the contract's behaviours have one
+implementation; this layer only ever says yes, and says it exactly as Flask would (the
+headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
+
+The per-process cache is rebuilt only when the store's change counter moves (a load, unload,
+timeout change or sweep in any worker), never by a SQLite query per request.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import quote
+
+from werkzeug.http import dump_options_header
+from werkzeug.http import http_date
+from werkzeug.http import parse_date
+from werkzeug.http import parse_etags
+from werkzeug.wsgi import FileWrapper
+
+from imageserver.config import Config
+from imageserver.mediatypes import media_type_for
+from imageserver.registry import Directory
+from imageserver.registry import Registry
+from imageserver.routes.images import CORS_HEADERS
+from imageserver.security import EXPIRY_PARAM
+from imageserver.security import SIGNATURE_PARAM
+from imageserver.security import is_safe_relative_name
+from imageserver.security import name_from_raw_path
+from imageserver.security import raw_request_path
+from imageserver.security import resolve_image_file
+from imageserver.security import signature_is_valid
+from imageserver.timers import Clock
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Files up to this size are sent as one bytes object; larger ones are streamed.
+SMALL_FILE_BYTES = 512 * 1024
+STREAM_BLOCK_BYTES = 256 * 1024
+_SIGNATURE_KEYS = frozenset({EXPIRY_PARAM, SIGNATURE_PARAM})
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_FIXED_HEADERS = [
+    ("Accept-Ranges", "bytes"),
+    ("X-Content-Type-Options", "nosniff"),
+    *CORS_HEADERS.items(),
+]
+
+
+@dataclass(frozen=True)
+class ServedDirectory:
+    """A loaded directory and the names of its load-time index."""
+
+    directory: Directory
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What may be served, as of one published generation of the state."""
+
+    generation: int
+    current: ServedDirectory | None
+    by_id: dict[str, ServedDirectory]
+
+
+class ServedIndex:
+    """The per-process cache of loaded directories and their names.
+
+    `snapshot()` costs one read of the shared change counter while nothing changes; after a
+    change it re-reads the directories and only the names of directories loaded since.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> Snapshot:
+        """Return the current snapshot, rebuilding it when the state has changed."""
+        generation = self.registry.store.changes.read()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.generation == generation:
+                return snapshot
+            # The counter was read before the database: the rebuilt state is at least as new
+            # as `generation`, so the cache can never hide a commit it has seen announced.
+            snapshot = self._rebuild(generation, snapshot)
+            self._snapshot = snapshot
+            return snapshot
+
+    def _rebuild(self, generation: int, previous: Snapshot | None) -> Snapshot:
+        old = previous.by_id if previous else {}
+        known = {dir_id: served.directory.load_seq for dir_id, served in old.items()}
+        current_id, directories, fresh_names = self.registry.served_state(known)
+        by_id = {
+            d.id: ServedDirectory(d, fresh_names[d.id] if d.id in fresh_names else old[d.id].names)
+            for d in directories
+        }
+        return Snapshot(generation, by_id.get(current_id) if current_id else None, by_id)
+
+
+class ImageFastPath:
+    """WSGI middleware: answers plain image GET/HEAD itself, hands the rest to `app`."""
+
+    def __init__(self, app: WSGIApp, config: Config, registry: Registry, clock: Clock) -> None:
+        self.app = app
+        self.config = config
+        self.registry = registry
+        self.clock = clock
+        self.index = ServedIndex(registry)
+        self.signing_keys = tuple(
+            key for key in (config.signing_key, config.signing_key_previous) if key
+        )
+        self.idle_mode = config.timeout_mode == "idle"
+        self.cache_control = f"public, max-age={config.cache_max_age}"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET" or method == "HEAD":
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/d/") or path.startswith("/images/"):
+                try:
+                    answer = self._serve(environ, start_response, method == "HEAD")
+                except (OSError, ValueError):
+                    answer = None  # let Flask decide: it has the one implementation of errors
+                if answer is not None:
+                    return answer
+        return self.app(environ, start_response)
+
+    # -- one request ----------------------------------------------------------------------
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], head: bool
+    ) -> Iterable[bytes] | None:
+        found = self._find(raw_request_path(environ))
+        if found is None:
+            return None
+        served, name, signed_path = found
+        directory = served.directory
+        now = self.clock()
+        if directory.deadline is not None and directory.deadline <= now:
+            return None  # expired: Flask sweeps it and answers like for any unloaded directory
+        if not self._query_allows(environ.get("QUERY_STRING", ""), signed_path, now):
+            return None
+        if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ:
+            return None  # single Range and its preconditions: Werkzeug's slower correct path
+        fd = self._open(directory.real_path, name)
+        if fd is None:
+            return None
+        try:
+            return self._respond(environ, start_response, fd, name, head, directory)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _find(self, raw_path: str) -> tuple[ServedDirectory, str, str] | None:
+        """Return the directory, the decoded name and the signed path of an image request."""
+        snapshot = self.index.snapshot()
+        if raw_path.startswith("/images/"):
+            served = snapshot.current
+            name = _name(raw_path, len("/images/"), 1)
+            signed_path = f"/images/{name}"
+        else:
+            dir_id, slash, _ = raw_path[len("/d/") :].partition("/")
+            served = snapshot.by_id.get(dir_id) if slash else None
+            name = _name(raw_path, len("/d/") + len(dir_id) + 1, 2)
+            signed_path = f"/d/{dir_id}/{name}"
+        if served is None or name is None or name not in served.names:
+            return None
+        return served, name, signed_path
+
+    def _query_allows(self, query: str, signed_path: str, now: float) -> bool:
+        """Tell whether the query keeps this request on the fast path."""
+        if not query:
+            return not self.signing_keys
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key not in _SIGNATURE_KEYS for key, _ in pairs):
+            return False  # a variant (`w`, `format`...) or an unknown parameter: Flask's call
+        if not self.signing_keys:
+            return True
+        return signature_is_valid(self.signing_keys, signed_path, pairs, now)
+
+    @staticmethod
+    def _open(root_real: str, name: str) -> int | None:
+        """Open the file of an indexed name, or None when only the slow path may serve it."""
+        if "/" in name:
+            # Nested names: every component must be checked (`realpath`), as Flask does.
+            resolved = resolve_image_file(root_real, name)
+            if resolved is None:
+                return None
+            fd = os.open(resolved[0], _OPEN_FLAGS)
+        else:
+            # The root is a real path, so refusing a symlink as the last component is enough
+            # to stay inside it; a symlinked file (even one that stays inside) goes to Flask.
+            try:
+                fd = os.open(f"{root_real}/{name}", _OPEN_FLAGS | os.O_NOFOLLOW)
+            except OSError:
+                return None
+        return fd
+
+    def _respond(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        fd: int,
+        name: str,
+        head: bool,
+        directory: Directory,
+    ) -> Iterable[bytes] | None:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            return None
+        if self.idle_mode:
+            self.registry.touch(directory)
+        etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+        common = [
+            ("Content-Disposition", content_disposition(name.rsplit("/", 1)[-1])),
+            ("Cache-Control", self.cache_control),
+            ("Expires", expires_header(int(time.time()), self.config.cache_max_age)),
+            ("ETag", etag),
+            *_FIXED_HEADERS,
+        ]
+        if not _is_modified(environ, etag, int(info.st_mtime)):
+            os.close(fd)
+            start_response("304 Not Modified", common)
+            return []
+        headers = [
+            ("Content-Type", media_type_for(name)),
+            ("Content-Length", str(info.st_size)),
+            ("Last-Modified", last_modified_header(int(info.st_mtime))),
+            *common,
+        ]
+        if head:
+            os.close(fd)
+            start_response("200 OK", headers)
+            return []
+        if info.st_size <= SMALL_FILE_BYTES:
+            with os.fdopen(fd, "rb", buffering=0) as stream:
+                data = stream.read()
+            if len(data) != info.st_size:
+                return None  # changed while we read it: let the slow path take a fresh look
+            start_response("200 OK", headers)
+            return [data]
+        stream = os.fdopen(fd, "rb")
+        start_response("200 OK", headers)
+        wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
+        return wrapper(stream, STREAM_BLOCK_BYTES)
+
+
+def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
+    """Decode the image name of a raw path; the common unencoded case skips the decoder."""
+    if "%" not in raw_path:
+        name = raw_path[start:]
+        return name if is_safe_relative_name(name) else None
+    return name_from_raw_path(raw_path, prefix_segments)
+
+
+def _is_modified(environ: dict[str, Any], etag: str, mtime_seconds: int) -> bool:
+    """Evaluate If-None-Match (which wins) or If-Modified-Since, as Werkzeug does."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match:
+        if if_none_match == etag:
+            return False
+        return not parse_etags(if_none_match).contains_weak(etag.strip('"'))
+    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if if_modified_since:
+        since = _parse_http_date(if_modified_since)
+        return since is None or mtime_seconds > since
+    return True
+
+
+@lru_cache(maxsize=256)
+def _parse_http_date(value: str) -> int | None:
+    parsed = parse_date(value)
+    return int(parsed.timestamp()) if parsed is not None else None
+
+
+@lru_cache(maxsize=8192)
+def content_disposition(download_name: str) -> str:
+    """Return `inline` with the file name, ASCII-safe, exactly as Werkzeug's `send_file`."""
+    if download_name.isascii():
+        return dump_options_header("inline", {"filename": download_name})
+    simple = unicodedata.normalize("NFKD", download_name).encode("ascii", "ignore").decode()
+    quoted = quote(download_name, safe="!#$&+-.^_`|~")
+    return dump_options_header("inline", {"filename": simple, "filename*": f"UTF-8''{quoted}"})
+
+
+@lru_cache(maxsize=4096)
+def last_modified_header(mtime_seconds: int) -> str:
+    """Return the HTTP date of a file's modification second."""
+    return http_date(mtime_seconds)
+
+
+@lru_cache(maxsize=4)
+def expires_header(now_seconds: int, max_age: int) -> str:
+    """Return the `Expires` date for responses sent during second `now_seconds`."""
+    return http_date(now_seconds + max_age)

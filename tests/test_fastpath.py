@@ -1,0 +1,260 @@
+"""The image fast path (issue 7): which requests it answers, and that it answers like Flask.
+
+These tests drive the real WSGI stack in process (fast path in front of the real Flask app,
+real SQLite state, real files) so they can see whether Flask was reached; the contract suites
+run the same stack over HTTP under gunicorn.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.test import TestResponse
+
+from imageserver.app import create_application
+from imageserver.config import Config
+from imageserver.fastpath import SMALL_FILE_BYTES
+from imageserver.fastpath import ImageFastPath
+from tests.support.images import make_frames
+from tests.support.images import make_image
+
+VOLATILE_HEADERS = {"Date", "Expires"}
+
+
+class Stack:
+    """The fast path over a spied Flask app, with a clock the test moves."""
+
+    def __init__(self, state_dir: Path, **settings: Any) -> None:
+        self.now = 1_800_000_000.0
+        config = Config.from_env({}, env_file=None, state_dir=str(state_dir), **settings)
+        self.fast: ImageFastPath = create_application(
+            config, clock=lambda: self.now, start_sweeper=False
+        )
+        self.flask = self.fast.app
+        self.flask_calls: list[str] = []
+        self.fast.app = self._spy
+        self.client = Client(self.fast)
+
+    def _spy(self, environ: dict, start_response: Callable) -> Any:
+        self.flask_calls.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        return self.flask(environ, start_response)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[TestResponse, bool]:
+        """Send a request; return the response and whether Flask answered it."""
+        before = len(self.flask_calls)
+        response = self.client.open(path, method=method, **kwargs)
+        response.get_data()
+        return response, len(self.flask_calls) > before
+
+    def load(self, path: Path, **body: Any) -> dict:
+        response, _ = self.request("POST", "/load-directory", json={"path": str(path), **body})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    return Stack(tmp_path / "state")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "frames"
+    make_frames(path, 3)
+    make_image(path / "with space.png")
+    make_image(path / "été.jpg")
+    make_image(path / "sub" / "deep.png")
+    return path
+
+
+def assert_fast(result: tuple[TestResponse, bool], status: int = 200) -> TestResponse:
+    response, via_flask = result
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert not via_flask, "expected the fast path to answer"
+    return response
+
+
+def assert_flask(result: tuple[TestResponse, bool], status: int) -> TestResponse:
+    response, via_flask = result
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert via_flask, "expected Flask to answer"
+    return response
+
+
+def test_plain_get_and_head_never_reach_flask(stack, folder):
+    loaded = stack.load(folder)
+    data = (folder / "frame_000000.jpg").read_bytes()
+    for path in (f"/d/{loaded['id']}/frame_000000.jpg", "/images/frame_000000.jpg"):
+        response = assert_fast(stack.request("GET", path))
+        assert response.data == data
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.headers["Content-Length"] == str(len(data))
+        head = assert_fast(stack.request("HEAD", path))
+        assert head.data == b""
+        assert head.headers["Content-Length"] == str(len(data))
+
+
+@pytest.mark.parametrize("name", ["with%20space.png", "%C3%A9t%C3%A9.jpg"])
+def test_encoded_names_are_served_fast(stack, folder, name):
+    loaded = stack.load(folder)
+    response = assert_fast(stack.request("GET", f"/d/{loaded['id']}/{name}"))
+    assert response.data.startswith((b"\x89PNG", b"\xff\xd8"))
+
+
+def test_headers_match_what_flask_sends(stack, folder):
+    loaded = stack.load(folder)
+    for name in ("frame_000001.jpg", "with%20space.png", "%C3%A9t%C3%A9.jpg"):
+        path = f"/d/{loaded['id']}/{name}"
+        fast = assert_fast(stack.request("GET", path))
+        # An unknown parameter sends the same request through Flask.
+        slow = assert_flask(stack.request("GET", f"{path}?via=flask"), 200)
+        assert fast.data == slow.data
+        fast_headers = {k: v for k, v in fast.headers.items() if k not in VOLATILE_HEADERS}
+        slow_headers = {k: v for k, v in slow.headers.items() if k not in VOLATILE_HEADERS}
+        assert fast_headers == slow_headers
+        assert set(fast.headers.keys()) >= VOLATILE_HEADERS - {"Date"}
+
+
+def test_revalidation_is_answered_fast_with_304(stack, folder):
+    loaded = stack.load(folder)
+    path = f"/d/{loaded['id']}/frame_000000.jpg"
+    first = assert_fast(stack.request("GET", path))
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": f'"other", W/{etag}'},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": last_modified},
+    ):
+        revalidated = assert_fast(stack.request("GET", path, headers=headers), 304)
+        assert revalidated.data == b""
+        assert revalidated.headers["ETag"] == etag
+        assert revalidated.headers["Access-Control-Allow-Origin"] == "*"
+    changed = assert_fast(stack.request("GET", path, headers={"If-None-Match": '"stale"'}))
+    assert changed.data == (folder / "frame_000000.jpg").read_bytes()
+    old_date = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert_fast(stack.request("GET", path, headers={"If-Modified-Since": old_date}))
+    # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    both = {"If-None-Match": '"stale"', "If-Modified-Since": last_modified}
+    assert_fast(stack.request("GET", path, headers=both), 200)
+
+
+def test_range_and_its_preconditions_take_the_flask_path(stack, folder):
+    loaded = stack.load(folder)
+    path = f"/d/{loaded['id']}/frame_000000.jpg"
+    ranged = assert_flask(stack.request("GET", path, headers={"Range": "bytes=0-9"}), 206)
+    assert ranged.data == (folder / "frame_000000.jpg").read_bytes()[:10]
+    etag = ranged.headers["ETag"]
+    assert_flask(stack.request("GET", path, headers={"Range": "bytes=0-9", "If-Range": etag}), 206)
+    assert_flask(stack.request("GET", path, headers={"If-Match": '"nope"'}), 412)
+
+
+def test_refusals_are_left_to_flask(stack, folder, tmp_path):
+    outside = tmp_path / "outside.jpg"
+    make_image(outside)
+    (folder / "escape.jpg").symlink_to(outside)
+    loaded = stack.load(folder)
+    prefix = f"/d/{loaded['id']}"
+    assert_flask(stack.request("GET", f"{prefix}/missing.jpg"), 404)
+    assert_flask(stack.request("GET", f"{prefix}/escape.jpg"), 404)
+    assert_flask(stack.request("GET", f"{prefix}/..%2Foutside.jpg"), 404)
+    assert_flask(stack.request("GET", f"{prefix}/sub/deep.png"), 404)  # not loaded recursively
+    assert_flask(stack.request("GET", "/d/unknown-0123456789/frame_000000.jpg"), 404)
+    assert_flask(stack.request("GET", f"{prefix}/frame_000000.jpg?w=64"), 200)
+
+
+def test_a_symlink_inside_the_directory_is_served_by_flask(stack, folder):
+    (folder / "alias.jpg").symlink_to(folder / "frame_000002.jpg")
+    loaded = stack.load(folder)
+    response = assert_flask(stack.request("GET", f"/d/{loaded['id']}/alias.jpg"), 200)
+    assert response.data == (folder / "frame_000002.jpg").read_bytes()
+
+
+def test_nested_names_of_a_recursive_load_are_served_fast(stack, folder):
+    loaded = stack.load(folder, recursive=True)
+    response = assert_fast(stack.request("GET", f"/d/{loaded['id']}/sub/deep.png"))
+    assert response.data == (folder / "sub" / "deep.png").read_bytes()
+    assert_flask(stack.request("GET", f"/d/{loaded['id']}/sub%2Fdeep.png"), 404)
+
+
+def test_large_files_are_streamed_whole(stack, tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    payload = os.urandom(SMALL_FILE_BYTES * 3 + 17)
+    (folder / "huge.png").write_bytes(payload)
+    loaded = stack.load(folder)
+    response = assert_fast(stack.request("GET", f"/d/{loaded['id']}/huge.png"))
+    assert response.data == payload
+    assert response.headers["Content-Length"] == str(len(payload))
+
+
+def test_unload_load_and_current_changes_are_seen_by_the_next_request(stack, folder, tmp_path):
+    other = tmp_path / "other"
+    make_frames(other, 2)
+    first = stack.load(folder)
+    assert_fast(stack.request("GET", "/images/frame_000000.jpg"))
+    second = stack.load(other)
+    response = assert_fast(stack.request("GET", "/images/frame_000000.jpg"))
+    assert response.data == (other / "frame_000000.jpg").read_bytes()
+    assert_fast(stack.request("GET", f"/d/{first['id']}/frame_000000.jpg"))
+
+    unloaded, _ = stack.request("DELETE", f"/api/directories/{first['id']}")
+    assert unloaded.status_code == 200
+    assert_flask(stack.request("GET", f"/d/{first['id']}/frame_000000.jpg"), 404)
+    stack.request("POST", "/unload")
+    assert_flask(stack.request("GET", "/images/frame_000000.jpg"), 400)
+    assert_flask(stack.request("GET", f"/d/{second['id']}/frame_000000.jpg"), 404)
+
+
+def test_a_change_made_by_another_process_is_seen(stack, folder, tmp_path):
+    kept = tmp_path / "kept"
+    make_frames(kept, 1)
+    first = stack.load(kept)
+    stack.load(folder)
+    assert_fast(stack.request("GET", "/images/frame_000001.jpg"))
+    # A second stack on the same state stands in for another worker process.
+    other = Stack(Path(stack.fast.config.state_dir))
+    other.request("POST", "/unload")
+    assert_flask(stack.request("GET", "/images/frame_000001.jpg"), 400)
+    assert_fast(stack.request("GET", f"/d/{first['id']}/frame_000000.jpg"))
+
+
+def test_a_passed_deadline_is_never_served(stack, folder):
+    loaded = stack.load(folder, timeout_minutes=1)
+    path = f"/d/{loaded['id']}/frame_000000.jpg"
+    assert_fast(stack.request("GET", path))
+    stack.now += 61
+    assert_flask(stack.request("GET", path), 404)
+    assert_flask(stack.request("GET", "/images/frame_000000.jpg"), 400)
+
+
+def test_idle_mode_slides_the_deadline_on_fast_requests(tmp_path, folder):
+    stack = Stack(tmp_path / "idle-state", timeout_mode="idle")
+    loaded = stack.load(folder, timeout_minutes=1)
+    path = f"/d/{loaded['id']}/frame_000000.jpg"
+    for _ in range(3):
+        stack.now += 45  # each access within the minute keeps it alive
+        assert_fast(stack.request("GET", path))
+    stack.now += 61
+    assert_flask(stack.request("GET", path), 404)
+
+
+def test_signed_urls_are_checked_on_the_fast_path(tmp_path, folder):
+    stack = Stack(tmp_path / "signed-state", signing_key="k1")
+    loaded = stack.load(folder)
+    listing, _ = stack.request("GET", f"/api/directories/{loaded['id']}/images")
+    url = listing.get_json()["images"][0]["url"]
+    path_and_query = url.split("://", 1)[1].split("/", 1)[1]
+    response = assert_fast(stack.request("GET", f"/{path_and_query}"))
+    assert response.data == (folder / "frame_000000.jpg").read_bytes()
+    assert_flask(stack.request("GET", f"/d/{loaded['id']}/frame_000000.jpg"), 403)
+    tampered = path_and_query.replace("sig=", "sig=x")
+    assert_flask(stack.request("GET", f"/{tampered}"), 403)
+    stack.now += 8 * 86400  # past the default 7-day lifetime
+    assert_flask(stack.request("GET", f"/{path_and_query}"), 403)
