@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ fmt: install  ## fix lint and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install  ## measure indexing speed at 100,000 files
-	$(BIN)/python -m bench.load_index
+bench: install  ## ours vs nginx, Flask, http.server on loopback (~10 min; apt-gets nginx, wrk)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench
 
-.PHONY: help install run serve test lint fmt bench
+bench-smoke: install  ## the same benchmark, tiny (CI-sized, well under 30 s, no apt-get)
+	$(BIN)/python -m bench --smoke
+
+.PHONY: help install run serve test lint fmt bench bench-smoke

@@ -24,8 +24,10 @@ from imageserver.registry import Registry
 from imageserver.routes import control
 from imageserver.routes import cors
 from imageserver.routes import directories
+from imageserver.routes import docs
 from imageserver.routes import images
 from imageserver.routes import public
+from imageserver.routes import variants
 from imageserver.store import Store
 from imageserver.timers import Clock
 from imageserver.timers import Sweeper
@@ -60,7 +62,7 @@ def create_app(
     jsonio.init_app(app)
     errors.init_app(app)
     app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
-    for blueprint in (public.bp, control.bp, directories.bp, images.bp):
+    for blueprint in (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp):
         app.register_blueprint(blueprint)
     app.before_request(_reject_large_bodies)
     app.after_request(_security_headers)

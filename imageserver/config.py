@@ -219,6 +219,28 @@ SETTINGS: tuple[Setting, ...] = (
         "Web origins (comma-separated) allowed to call the control API from a browser.",
     ),
     Setting("IMAGE_SERVER_LOG_LEVEL", "log_level", "info", _text, "gunicorn log level."),
+    Setting(
+        "IMAGE_SERVER_VARIANT_CACHE_DIR",
+        "variant_cache_dir",
+        "output/variants",
+        # Relative to the project, like the state dir; the pathlib join keeps absolute paths.
+        lambda name, raw: str(PROJECT_ROOT / os.path.expanduser(raw.strip() or "output/variants")),
+        "Where resized/converted image variants are cached (relative to the project).",
+    ),
+    Setting(
+        "IMAGE_SERVER_VARIANT_CACHE_MB",
+        "variant_cache_mb",
+        "1024",
+        _int_in(1),
+        "Size bound of the variant cache in MB; least recently used variants go first.",
+    ),
+    Setting(
+        "IMAGE_SERVER_MAX_PIXELS",
+        "max_pixels",
+        "100000000",
+        _int_in(1),
+        "Largest source (width x height) decoded for a variant; bigger ones get 413.",
+    ),
 )
 
 
@@ -246,6 +268,9 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
+    variant_cache_dir: str = str(PROJECT_ROOT / "output" / "variants")
+    variant_cache_mb: int = 1024
+    max_pixels: int = 100_000_000
 
     @classmethod
     def from_env(

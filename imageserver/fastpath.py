@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from urllib.parse import quote
 
+from pydantic import ValidationError
 from werkzeug.http import dump_options_header
 from werkzeug.http import http_date
 from werkzeug.http import parse_date
@@ -50,6 +51,11 @@ from imageserver.security import raw_request_path
 from imageserver.security import resolve_image_file
 from imageserver.security import signature_is_valid
 from imageserver.timers import Clock
+from imageserver.variants.params import TRANSFORM_KEYS
+from imageserver.variants.params import VariantQuery
+from imageserver.variants.params import VariantSpec
+from imageserver.variants.service import Variant
+from imageserver.variants.service import VariantService
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -57,7 +63,9 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SMALL_FILE_BYTES = 512 * 1024
 STREAM_BLOCK_BYTES = 256 * 1024
 _SIGNATURE_KEYS = frozenset({EXPIRY_PARAM, SIGNATURE_PARAM})
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO swapped in for an indexed file must not hang a worker on open; regular
+# files ignore the flag, and anything that is not a regular file is refused after fstat.
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 _FIXED_HEADERS = [
     ("Accept-Ranges", "bytes"),
     ("X-Content-Type-Options", "nosniff"),
@@ -135,6 +143,10 @@ class ImageFastPath:
         )
         self.idle_mode = config.timeout_mode == "idle"
         self.cache_control = f"public, max-age={config.cache_max_age}"
+        # Cached variants are sent from here too; a miss goes to Flask, which computes it.
+        self.variants = VariantService(
+            config.variant_cache_dir, config.variant_cache_mb * 1024 * 1024, config.max_pixels
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD")
@@ -162,15 +174,23 @@ class ImageFastPath:
         now = self.clock()
         if directory.deadline is not None and directory.deadline <= now:
             return None  # expired: Flask sweeps it and answers like for any unloaded directory
-        if not self._query_allows(environ.get("QUERY_STRING", ""), signed_path, now):
+        query = environ.get("QUERY_STRING", "")
+        spec = self._variant_spec(query, signed_path, now) if query else None
+        if spec is None and not self._query_allows(query, signed_path, now):
             return None
         if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ:
             return None  # single Range and its preconditions: Werkzeug's slower correct path
         fd = self._open(directory.real_path, name)
         if fd is None:
             return None
+        variant = None
+        if spec is not None:
+            variant = self._open_variant(fd, directory.real_path, name, spec)
+            if variant is None:
+                return None
+            fd = variant[0]
         try:
-            return self._respond(environ, start_response, fd, name, head, directory)
+            return self._respond(environ, start_response, fd, name, head, directory, variant)
         except BaseException:
             os.close(fd)
             raise
@@ -202,6 +222,52 @@ class ImageFastPath:
             return True
         return signature_is_valid(self.signing_keys, signed_path, pairs, now)
 
+    def _variant_spec(self, query: str, signed_path: str, now: float) -> VariantSpec | None:
+        """Return the variant a query asks for when this layer may send it, else None.
+
+        Only transform parameters (and a valid signature) qualify: unknown parameters, a
+        repeated key, an invalid value (Flask's 422) and data URIs are Flask's.
+        """
+        pairs = parse_qsl(query, keep_blank_values=True)
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys) or not any(key in TRANSFORM_KEYS for key in keys):
+            return None
+        if any(key not in TRANSFORM_KEYS and key not in _SIGNATURE_KEYS for key in keys):
+            return None
+        if self.signing_keys and not signature_is_valid(self.signing_keys, signed_path, pairs, now):
+            return None
+        try:
+            parsed = VariantQuery.model_validate(
+                dict(pairs), context={"bounded": not self.signing_keys}
+            )
+        except ValidationError:
+            return None
+        spec = parsed.spec()
+        return None if spec.datauri else spec
+
+    def _open_variant(
+        self, source_fd: int, root_real: str, name: str, spec: VariantSpec
+    ) -> tuple[int, Variant, int] | None:
+        """Swap the source's descriptor for its cached variant's; None on a miss.
+
+        Returns the variant's descriptor, the variant, and the source's mtime (the variant
+        changes when its source does: Last-Modified is the source's, as in Flask).
+        """
+        try:
+            info = os.fstat(source_fd)
+        finally:
+            os.close(source_fd)
+        real_path = (
+            os.path.realpath(f"{root_real}/{name}") if "/" in name else f"{root_real}/{name}"
+        )
+        variant = self.variants.cached(real_path, info, name, spec)
+        if variant is None:
+            return None
+        try:
+            return os.open(variant.path, _OPEN_FLAGS), variant, int(info.st_mtime)
+        except OSError:  # evicted meanwhile: Flask produces it again
+            return None
+
     @staticmethod
     def _open(root_real: str, name: str) -> int | None:
         """Open the file of an indexed name, or None when only the slow path may serve it."""
@@ -228,6 +294,7 @@ class ImageFastPath:
         name: str,
         head: bool,
         directory: Directory,
+        variant: tuple[int, Variant, int] | None = None,
     ) -> Iterable[bytes] | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -235,22 +302,30 @@ class ImageFastPath:
             return None
         if self.idle_mode:
             self.registry.touch(directory)
+        download_name = name.rsplit("/", 1)[-1]
         etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+        media_type, modified, extra = media_type_for(name), int(info.st_mtime), []
+        if variant is not None:
+            _, cached, modified = variant
+            download_name = download_name.rsplit(".", 1)[0] + cached.extension
+            etag, media_type = f'"{cached.etag}"', cached.media_type
+            extra = [("X-Variant-Cache", "hit")]
         common = [
-            ("Content-Disposition", content_disposition(name.rsplit("/", 1)[-1])),
+            ("Content-Disposition", content_disposition(download_name)),
             ("Cache-Control", self.cache_control),
             ("Expires", expires_header(int(time.time()), self.config.cache_max_age)),
             ("ETag", etag),
             *_FIXED_HEADERS,
+            *extra,
         ]
-        if not _is_modified(environ, etag, int(info.st_mtime)):
+        if not _is_modified(environ, etag, modified):
             os.close(fd)
             start_response("304 Not Modified", common)
             return []
         headers = [
-            ("Content-Type", media_type_for(name)),
+            ("Content-Type", media_type),
             ("Content-Length", str(info.st_size)),
-            ("Last-Modified", last_modified_header(int(info.st_mtime))),
+            ("Last-Modified", last_modified_header(modified)),
             *common,
         ]
         if head:

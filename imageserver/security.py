@@ -104,8 +104,8 @@ def resolve_image_file(root_real: str, name: str) -> tuple[str, os.stat_result] 
     joined = safe_join(root_real, name)
     if joined is None:
         return None
-    real = os.path.realpath(joined)
-    if not is_within(real, root_real):
+    real = real_path_or_none(joined)  # a name the file system cannot encode is just missing
+    if real is None or not is_within(real, root_real):
         return None
     try:
         info = os.stat(real)

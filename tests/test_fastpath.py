@@ -22,6 +22,7 @@ from imageserver.fastpath import SMALL_FILE_BYTES
 from imageserver.fastpath import ImageFastPath
 from tests.support.images import make_frames
 from tests.support.images import make_image
+from tests.test_variants import make_frame
 
 VOLATILE_HEADERS = {"Date", "Expires"}
 
@@ -31,6 +32,7 @@ class Stack:
 
     def __init__(self, state_dir: Path, **settings: Any) -> None:
         self.now = 1_800_000_000.0
+        settings.setdefault("variant_cache_dir", str(state_dir / "variants"))
         config = Config.from_env({}, env_file=None, state_dir=str(state_dir), **settings)
         self.fast: ImageFastPath = create_application(
             config, clock=lambda: self.now, start_sweeper=False
@@ -258,3 +260,39 @@ def test_signed_urls_are_checked_on_the_fast_path(tmp_path, folder):
     assert_flask(stack.request("GET", f"/{tampered}"), 403)
     stack.now += 8 * 86400  # past the default 7-day lifetime
     assert_flask(stack.request("GET", f"/{path_and_query}"), 403)
+
+
+def test_a_fifo_swapped_in_for_an_indexed_file_does_not_hang(stack, folder):
+    loaded = stack.load(folder)
+    target = folder / "frame_000001.jpg"
+    target.unlink()
+    os.mkfifo(target)
+    assert_flask(stack.request("GET", f"/d/{loaded['id']}/frame_000001.jpg"), 404)
+
+
+def test_a_cached_variant_is_sent_by_the_fast_path_like_flask(tmp_path):
+    stack = Stack(tmp_path / "state", variant_cache_dir=str(tmp_path / "cache"))
+    folder = tmp_path / "f"
+    make_frame(folder / "frame.jpg", (800, 450))
+    make_frame(folder / "sub" / "deep.jpg", (800, 450))
+    loaded = stack.load(folder)
+    miss = assert_flask(stack.request("GET", f"/d/{loaded['id']}/frame.jpg?preset=thumb"), 200)
+    assert miss.headers["X-Variant-Cache"] == "miss"
+    for path in (f"/d/{loaded['id']}/frame.jpg", "/images/frame.jpg"):
+        fast = assert_fast(stack.request("GET", f"{path}?preset=thumb"))
+        slow = assert_flask(stack.request("GET", f"{path}?preset=thumb&via=flask"), 200)
+        assert fast.data == slow.data == miss.data
+        drop = VOLATILE_HEADERS
+        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+            k: v for k, v in slow.headers.items() if k not in drop
+        }
+        etag = fast.headers["ETag"]
+        assert_fast(
+            stack.request("GET", f"{path}?preset=thumb", headers={"If-None-Match": etag}), 304
+        )
+        head = assert_fast(stack.request("HEAD", f"{path}?preset=thumb"))
+        assert head.headers["Content-Length"] == str(len(fast.data))
+    # Not sent fast: invalid values (422), data URIs, a miss.
+    assert_flask(stack.request("GET", "/images/frame.jpg?w=13"), 422)
+    assert_flask(stack.request("GET", "/images/frame.jpg?preset=cohere"), 200)
+    assert_flask(stack.request("GET", "/images/frame.jpg?max=64"), 200)

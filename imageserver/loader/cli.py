@@ -27,6 +27,9 @@ from imageserver.loader.errors import UsageError
 from imageserver.loader.run import Options
 from imageserver.loader.run import RunResult
 from imageserver.loader.run import run
+from imageserver.variants.params import checked_params
+from imageserver.variants.params import parse_variant_option
+from imageserver.variants.presets import PRESET_NAMES
 
 PROG = "load_folder_v2.py"
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "output" / "json"
@@ -99,6 +102,13 @@ def _file_name(raw: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _variant(raw: str) -> dict[str, str]:
+    try:
+        return parse_variant_option(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser(config: Config) -> argparse.ArgumentParser:
     """Return the argument parser; `config` supplies the defaults taken from the environment."""
     parser = argparse.ArgumentParser(
@@ -107,6 +117,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     )
     _add_target_flags(parser, config)
     _add_behaviour_flags(parser)
+    _add_variant_flags(parser)
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--verbose", action="store_true", help="log every step on stderr")
     noise.add_argument("--quiet", action="store_true", help="no progress bar, only problems")
@@ -165,6 +176,40 @@ def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_variant_flags(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--preset",
+        choices=PRESET_NAMES,
+        help="list variant URLs sized for a model API (e.g. claude, openai-low, cohere)",
+    )
+    add(
+        "--variant",
+        type=_variant,
+        metavar="KEY=VALUE,...",
+        help="list variant URLs with these parameters, e.g. max=1024,format=webp "
+        "(keys: max, w, h, fit, format, quality, max_bytes, preset, as); the checks then "
+        "compute every variant, which also warms the server's cache",
+    )
+
+
+def variant_params(args: argparse.Namespace) -> dict[str, str]:
+    """Merge `--preset` and `--variant` into the query parameters of the listed URLs.
+
+    :raise UsageError: the preset is given twice, or a value is invalid.
+    """
+    params = dict(args.variant or {})
+    if args.preset:
+        if "preset" in params:
+            raise UsageError("give the preset once: --preset or preset= in --variant")
+        params = {"preset": args.preset, **params}
+    try:
+        # The wide limits: whether the server is signed (wider) is its call; it answers 422.
+        return checked_params(params, bounded=False)
+    except ValueError as exc:
+        raise UsageError(f"--variant: {exc}") from None
+
+
 def options_from_args(args: argparse.Namespace, config: Config) -> Options:
     """Turn parsed flags into the run's `Options`."""
     return Options(
@@ -180,6 +225,7 @@ def options_from_args(args: argparse.Namespace, config: Config) -> Options:
         unload_after=args.unload,
         verify=not args.no_verify,
         dimensions=args.dimensions,
+        variant=tuple(variant_params(args).items()),
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.quiet,

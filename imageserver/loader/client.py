@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 from urllib.parse import quote
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from imageserver.loader.errors import LoaderError
 from imageserver.loader.errors import ServerError
 from imageserver.loader.errors import ServerUnavailable
 
@@ -97,19 +100,28 @@ class ServerClient:
         """`DELETE /api/directories/<id>`: unload one directory by id."""
         return await self._call("DELETE", _directory_path(dir_id), f"unload {dir_id}")
 
-    async def images(self, dir_id: str) -> list[dict[str, Any]]:
+    async def images(
+        self, dir_id: str, variant: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         """Return every image of a directory, page by page, following each page's `next`.
 
         `next` is absolute with the server's *public* base (maybe a tunnel); only its query is
         used, against `--server`, so the listing and the token never leave that address.
+        `variant` parameters (`preset=claude`...) go on every page's query, so a server that
+        knows them lists variant URLs, signed when it signs (see `variant_urls`).
         """
         path = f"{_directory_path(dir_id)}/images"
-        query = f"offset=0&limit={PAGE_LIMIT}"
+        variant = variant or {}
+        query: str | None = urlencode({"offset": 0, "limit": PAGE_LIMIT, **variant})
         images: list[dict[str, Any]] = []
         while query is not None:
             page = await self._call("GET", f"{path}?{query}", f"list images of {dir_id}")
             images.extend(page["images"])
-            query = urlsplit(page["next"]).query if page.get("next") else None
+            following = urlsplit(page["next"]).query if page.get("next") else None
+            if following is not None:
+                query = urlencode({**dict(parse_qsl(following)), **variant})
+            else:
+                query = None
             log.debug("Listed %d of %d images", len(images), page.get("total", 0))
         return images
 
@@ -130,6 +142,36 @@ class ServerClient:
         if not isinstance(body, dict):
             raise ServerError(action, status, "the answer is not a JSON object")
         return body
+
+
+def variant_urls(images: list[dict[str, Any]], variant: dict[str, str]) -> list[dict[str, Any]]:
+    """Make every listed URL a variant URL, as `--preset`/`--variant` ask.
+
+    A server whose listing knows the parameters has put them in the URLs already (and signed
+    them). An older listing leaves them out: the loader then appends them itself, which is
+    only possible while the server does not sign its URLs, since a signature covers every
+    parameter and only the server can sign.
+
+    :raise LoaderError: the URLs are signed but lack the variant parameters.
+    """
+    if not variant:
+        return images
+    result = []
+    for image in images:
+        parts = urlsplit(image["url"])
+        present = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if all(present.get(key) == value for key, value in variant.items()):
+            result.append(image)
+            continue
+        if "sig" in present:
+            raise LoaderError(
+                "the server signs its URLs but its listing ignores variant parameters "
+                "(--preset/--variant), and only the server can sign them: update the server, "
+                "or run it without IMAGE_SERVER_SIGNING_KEY"
+            )
+        query = urlencode({**present, **variant})
+        result.append({**image, "url": parts._replace(query=query).geturl()})
+    return result
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

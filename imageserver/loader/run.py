@@ -30,6 +30,7 @@ from imageserver.loader import output
 from imageserver.loader import verify
 from imageserver.loader.client import ServerClient
 from imageserver.loader.client import open_session
+from imageserver.loader.client import variant_urls
 from imageserver.loader.errors import ServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Options:
     progress: bool = True
     frame_base_dir: str | None = None
     start_command: tuple[str, ...] = launcher.DEFAULT_START_COMMAND
+    # Variant query parameters (`--preset`, `--variant`) in canonical order; empty: originals.
+    variant: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ async def run(options: Options) -> RunResult:
             client = ServerClient(session, options.server, options.token)
             await ensure_server(client, files, options)
             dir_id = await load_or_reuse(client, directory, options)
-            images = sorted(await client.images(dir_id), key=lambda image: image["name"])
+            variant = dict(options.variant)
+            listed = await client.images(dir_id, variant)
+            images = variant_urls(sorted(listed, key=lambda image: image["name"]), variant)
             summary = await client.directory(dir_id)
             failures, sizes = await asyncio.gather(
                 _verify(session, images, options), _dimensions(files, directory, images, options)
@@ -198,6 +203,8 @@ async def _write(
 ) -> Path:
     now = datetime.now()
     document = _document(directory, images, summary, failures, options.verify, now)
+    if options.variant:
+        document["variant"] = dict(options.variant)
     args = (options.output_dir, directory, options.name, document, now)
     written = await _in_thread(files, output.write_outputs, *args)
     print(written, flush=True)  # stdout carries only this path
@@ -209,7 +216,9 @@ async def _verify(
 ) -> list[verify.CheckFailure]:
     if not options.verify:
         return []
-    checks = [verify.Check(image["url"], image.get("size")) for image in images]
+    # A variant's length is not the listed (original) size: check the status only.
+    sized = not options.variant
+    checks = [verify.Check(image["url"], image.get("size") if sized else None) for image in images]
     return await verify.check_urls(
         session, checks, options.workers, options.batch_size, progress=options.progress
     )

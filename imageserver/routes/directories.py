@@ -18,6 +18,7 @@ from imageserver.errors import ApiError
 from imageserver.registry import Directory
 from imageserver.routes import payloads
 from imageserver.routes.auth import require_token
+from imageserver.routes.variants import variant_query_params
 from imageserver.schemas import PageQuery
 from imageserver.schemas import parse_query
 from imageserver.urls import image_url
@@ -69,12 +70,14 @@ def list_images(dir_id: str) -> Response:
     svc = services()
     directory = _loaded(dir_id)
     page = parse_query(PageQuery, request.args.to_dict())
+    # `?preset=claude` (any transform parameter): list variant URLs, signed with them.
+    variant = variant_query_params(request.args)
     now = svc.clock()
     entries = svc.registry.image_page(directory.id, page.offset, page.limit)
     images = [
         {
             "name": entry.name,
-            "url": image_url(svc.config, directory.id, entry.name, now),
+            "url": image_url(svc.config, directory.id, entry.name, now, params=variant),
             "size": entry.size,
             "mtime": entry.mtime_ns / 1e9,
         }
@@ -83,7 +86,7 @@ def list_images(dir_id: str) -> Response:
     next_offset = page.offset + len(entries)
     next_url = None
     if entries and next_offset < directory.image_count:
-        query = urlencode({"offset": next_offset, "limit": page.limit})
+        query = urlencode({"offset": next_offset, "limit": page.limit, **variant})
         next_url = f"{public_base_url(svc.config)}{request.path}?{query}"
     return jsonify(
         {

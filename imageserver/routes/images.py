@@ -5,6 +5,10 @@ separator; then the index, `safe_join` and a `realpath` check confine it to the 
 (`security.resolve_image_file`). Every refusal is the same 404. The file itself goes to
 Werkzeug's `send_file`, which gives ETag, Last-Modified, 304, single Range 206/416 and lets
 gunicorn use sendfile.
+
+With a transform parameter (`?max=`, `?preset=`, `?as=datauri`...) the answer is a cached
+variant instead (`routes/variants.py`), with the same headers and conditional behaviour;
+without one, the original is sent byte for byte, as before.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from imageserver.context import services
 from imageserver.errors import ApiError
 from imageserver.mediatypes import media_type_for
 from imageserver.registry import Directory
+from imageserver.routes.variants import requested_variant
+from imageserver.routes.variants import send_variant
 from imageserver.security import name_from_raw_path
 from imageserver.security import raw_request_path
 from imageserver.security import resolve_image_file
@@ -82,6 +88,8 @@ def _check_signature(svc: Services, path: str) -> None:
 
 
 def _serve(svc: Services, directory: Directory, safe_name: str | None, shown: str) -> Response:
+    # Bad parameters are a 422 before any lookup, as FastAPI validated the query first.
+    variant = requested_variant(request.args, signed=bool(svc.config.signing_key))
     not_found = ApiError(HTTPStatus.NOT_FOUND, f"Image not found: {shown}")
     if safe_name is None or svc.registry.find_image(directory.id, safe_name) is None:
         raise not_found
@@ -91,6 +99,8 @@ def _serve(svc: Services, directory: Directory, safe_name: str | None, shown: st
     real_path, info = resolved
     if svc.config.timeout_mode == "idle":
         svc.registry.touch(directory)
+    if variant is not None:
+        return send_variant(svc, real_path, info, safe_name, variant)
     try:
         response = send_file(
             real_path,

@@ -49,6 +49,7 @@ class ServerProcess:
             "IMAGE_SERVER_HOST": "127.0.0.1",
             "IMAGE_SERVER_PORT": str(self.port),
             "IMAGE_SERVER_STATE_DIR": str(state_dir),
+            "IMAGE_SERVER_VARIANT_CACHE_DIR": str(state_dir / "variants"),
             "IMAGE_SERVER_WORKERS": str(workers),
             "IMAGE_SERVER_THREADS": str(threads),
             "IMAGE_SERVER_LOG_LEVEL": "warning",

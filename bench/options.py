@@ -1,0 +1,108 @@
+"""The command line of `python -m bench`, and the two presets (full run, smoke run)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from bench.model import BenchError
+from bench.targets import TARGETS
+
+T = TypeVar("T")
+RESULTS = Path(__file__).resolve().parent / "results"
+FULL_TARGETS = ("ours", "nginx", "flask", "http.server", "granian")
+# Smoke: our server and the two references that start fastest; nginx only if installed.
+SMOKE_TARGETS = ("ours", "nginx", "http.server")
+
+
+@dataclass(frozen=True)
+class Options:
+    """One run's settings, after the presets and the flags are merged."""
+
+    seconds: float
+    repeat: int
+    concurrency: tuple[int, ...]
+    only: tuple[str, ...]
+    frames: int
+    index_files: int
+    smoke: bool
+    install: bool  # apt-get nginx and wrk when missing
+    warm_up: bool
+    output: Path | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser; unset flags stay None so the preset decides."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure our image server against nginx, Flask and http.server "
+        "on loopback, and print one table.",
+    )
+    parser.add_argument("--duration", type=float, help="seconds per load run (10; smoke 1)")
+    parser.add_argument("--repeat", type=int, help="repetitions, the median is kept (3; smoke 1)")
+    parser.add_argument("--concurrency", help="connection counts, e.g. 8,64 (8,64; smoke 8)")
+    parser.add_argument("--only", help=f"servers to run, from {','.join(TARGETS)}")
+    parser.add_argument("--frames", type=int, help="JPEG frames to serve (2000; smoke 50)")
+    parser.add_argument(
+        "--index-files", type=int, help="files in the large directory (100000; smoke 1000)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny run for CI, no apt-get, well under 30 s"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="also write the report here (default bench/results/latest.md; smoke: nowhere)",
+    )
+    return parser
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise BenchError(f"--concurrency takes integers joined by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise BenchError(f"--concurrency needs positive integers, got {text!r}")
+    return values
+
+
+def _servers(text: str) -> tuple[str, ...]:
+    keys = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [key for key in keys if key not in TARGETS]
+    if unknown or not keys:
+        raise BenchError(f"--only: unknown server(s) {unknown}; choose from {', '.join(TARGETS)}")
+    return keys
+
+
+def _pick(value: T | None, smoke_default: T, full_default: T, smoke: bool) -> T:
+    """Return the flag's value when given, else the preset's default."""
+    if value is not None:
+        return value
+    return smoke_default if smoke else full_default
+
+
+def parse(argv: list[str]) -> Options:
+    """Parse `argv` into Options.
+
+    :raise BenchError: a flag has a value that makes no sense.
+    """
+    args = build_parser().parse_args(argv)
+    smoke = args.smoke
+    options = Options(
+        seconds=_pick(args.duration, 1.0, 10.0, smoke),
+        repeat=_pick(args.repeat, 1, 3, smoke),
+        concurrency=_int_list(_pick(args.concurrency, "8", "8,64", smoke)),
+        only=_pick(_servers(args.only) if args.only else None, SMOKE_TARGETS, FULL_TARGETS, smoke),
+        frames=_pick(args.frames, 50, 2000, smoke),
+        index_files=_pick(args.index_files, 1000, 100_000, smoke),
+        smoke=smoke,
+        install=not smoke,
+        warm_up=not smoke,
+        output=_pick(args.output, None, RESULTS / "latest.md", smoke),
+    )
+    if options.seconds <= 0 or options.repeat < 1 or options.frames < 1 or options.index_files < 1:
+        raise BenchError("--duration, --repeat, --frames and --index-files must be positive")
+    return options

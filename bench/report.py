@@ -1,0 +1,134 @@
+"""Render the results as Markdown: the throughput table and the large-directory figures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+
+from bench import system
+from bench.model import IndexMeasurement
+from bench.model import Row
+from bench.model import Summary
+
+NOT_AVAILABLE = "n/a"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything the report says about how the numbers were obtained."""
+
+    machine: str
+    versions: dict[str, str]
+    generator: str
+    seconds: float
+    repeat: int
+    frame_count: int
+    frame_mean_bytes: int
+    reference: str
+    labels: dict[str, str]  # server key -> what it is
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _ratio(summary: Summary, reference: Summary | None) -> str:
+    if reference is None or reference.rps == 0:
+        return NOT_AVAILABLE
+    return f"{summary.rps / reference.rps:.2f}"
+
+
+def _row_cells(row: Row, reference: Summary | None) -> list[str]:
+    head = [row.workload.value, str(row.concurrency), row.server]
+    if row.summary is None:
+        return head + [f"{NOT_AVAILABLE} ({row.note})", "", "", "", ""]
+    s = row.summary
+    return head + [
+        f"{s.rps:,.0f}",
+        _ms(s.p50_ms),
+        _ms(s.p99_ms),
+        str(s.errors),
+        _ratio(s, reference),
+    ]
+
+
+def render_table(rows: Sequence[Row], reference: str) -> str:
+    """Return the throughput table; ratios are to `reference` at the same workload and c."""
+    by_cell = {(r.workload, r.concurrency, r.server): r.summary for r in rows}
+    lines = [
+        f"| workload | c | server | req/s | p50 ms | p99 ms | errors | vs {reference} |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ref = by_cell.get((row.workload, row.concurrency, reference))
+        lines.append("| " + " | ".join(_row_cells(row, ref)) + " |")
+    return "\n".join(lines)
+
+
+def index_lines(m: IndexMeasurement) -> list[tuple[str, str]]:
+    """Return (what, value) pairs for the large-directory measurement."""
+    grown = m.rss_after - m.rss_before
+    return [
+        (f"`POST /load-directory` ({m.count:,} files)", f"{m.load_ms:.0f} ms"),
+        ("`GET /` (full `image_list`)", f"{_ms(m.status_ms)} ms, {m.status_bytes:,} bytes"),
+        (
+            f"listing page `?offset={m.page_offset}&limit=1000`",
+            f"{_ms(m.page_ms)} ms, {m.page_bytes:,} bytes",
+        ),
+        ("one image by stable URL", f"{_ms(m.image_ms)} ms"),
+        (
+            "server RSS per indexed file",
+            f"{m.rss_per_file:,.0f} bytes ({grown / 2**20:+.1f} MiB over {m.processes} "
+            f"processes, {m.rss_after / 2**20:.0f} MiB in all)",
+        ),
+    ]
+
+
+def render_index(m: IndexMeasurement, repeats: int) -> str:
+    """Return the large-directory table (times are medians of `repeats`)."""
+    lines = [
+        f"| ours with {m.count:,} files in one directory (median of {repeats}) | value |",
+        "|---|---:|",
+    ]
+    lines += [f"| {what} | {value} |" for what, value in index_lines(m)]
+    return "\n".join(lines)
+
+
+def render_index_standalone(m: IndexMeasurement, repeats: int) -> str:
+    """Return the table `python -m bench.load_index` prints, with its date line."""
+    when = time.strftime("%Y-%m-%d")
+    return f"Indexing, {when}, {system.machine()}\n\n{render_index(m, repeats)}"
+
+
+def render_report(
+    info: RunInfo, rows: Sequence[Row], index: IndexMeasurement | None, index_repeats: int
+) -> str:
+    """Return the whole report: how it was measured, the table, the large-directory table."""
+    versions = ", ".join(f"{name} {version}" for name, version in info.versions.items())
+    parts = [
+        "# Image serving on loopback: ours against reference servers",
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M', time.localtime(info.started))}",
+        f"- Machine: {info.machine}",
+        f"- Versions: {versions}",
+        f"- Load: {info.generator}; {info.seconds:g} s per run, median of {info.repeat} "
+        "(repetitions interleaved across servers); errors = socket errors + responses >= 400, "
+        "summed over repetitions",
+        f"- Data: {info.frame_count:,} JPEG frames 1280x720, {info.frame_mean_bytes / 1000:.1f} KB "
+        "on average; `304` sends each frame's ETag in If-None-Match, `Range` asks "
+        "`bytes=0-1023`",
+        "- The client and the servers share the same cores of a noisy machine: the ratios of "
+        "one run are what count, not absolute numbers compared across runs.",
+        *(f"- Note: {note}" for note in info.notes),
+        "",
+        render_table(rows, info.reference),
+        "",
+        *(f"- `{key}`: {label}" for key, label in info.labels.items()),
+    ]
+    if index is not None:
+        parts += ["", render_index(index, index_repeats)]
+    return "\n".join(parts)

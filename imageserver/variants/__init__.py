@@ -1,0 +1,6 @@
+"""Image variants for model APIs: resize, convert, cap the bytes, cache on disk.
+
+`params` (query parameters and their bounds), `presets` (the one table), `geometry` (sizes),
+`transform` (the Pillow pipeline), `cache` (the bounded disk cache), `service` (keys and the
+glue) and `datauri`. Nothing in this package imports Flask; `routes/variants.py` does.
+"""
