@@ -141,6 +141,7 @@ class FuzzTarget:
             self.state_changed = True
         response = case.call(headers=self.headers, timeout=10)
         self.statuses[(case.operation.label, response.status_code)] += 1
+        print("REQ", self.mode, case.method, case.path, sorted((case.path_parameters or {}).items()), sorted((case.query or {}).items(), key=str), str(case.body)[:200], response.status_code, file=open("/tmp/osx_reqlog.txt", "a"))
         try:
             case.validate_response(response, checks=CHECKS, headers=self.headers)
         except (Exception, BaseExceptionGroup) as exc:
