@@ -150,6 +150,11 @@ class ImageFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD")
+        range_header = environ.get("HTTP_RANGE")
+        if range_header is not None and not range_header.lstrip().lower().startswith("bytes="):
+            # RFC 9110 14.2: a Range in a unit the server does not know is ignored (Werkzeug
+            # would answer 416); drop it here so every layer below sees a plain request.
+            del environ["HTTP_RANGE"]
         if method == "GET" or method == "HEAD":
             path = environ.get("PATH_INFO", "")
             if path.startswith("/d/") or path.startswith("/images/"):

@@ -375,8 +375,8 @@ class _Operations:
             responses["403"] = _response("Missing, wrong or expired signature.", "Detail")
         parameters = [*image_query_parameters(self.config), *IMAGE_HEADER_PARAMETERS]
         get = self.operation(operation_id, summary, responses, control=False, parameters=parameters)
-        # The preflight answers before any lookup. Only a name that no route matches (one
-        # holding a newline: Werkzeug's `path` converter stops there) gets a routing 404.
+        # The preflight answers before any lookup. Only a path that no route matches (an
+        # empty name, `/d/<id>/`) gets a routing 404.
         unrouted = _response("No route matches the name.", "Detail")
         options = self.options(f"{operation_id}_options", "204", {"404": unrouted})
         return self.read_path(get, options)

@@ -33,12 +33,16 @@ class LoadRequest(BaseModel):
     recursive: bool = False
 
 
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
 class PageQuery(BaseModel):
     """Query of the paged image listing."""
 
     model_config = ConfigDict(extra="ignore")
 
-    offset: int = Field(default=0, ge=0)
+    # SQLite integers are 64-bit: a larger offset would overflow in the query (a 500).
+    offset: int = Field(default=0, ge=0, le=SQLITE_MAX_INTEGER)
     limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
 
 

@@ -406,3 +406,19 @@ def test_urls_signed_with_the_previous_key_still_work_after_rotation(server_fact
     assert server_get(rotated, path_and_query(new_url)).status_code == 200
     tampered = with_query(old_url, exp=str(int(parse_qs(urlsplit(old_url).query)["exp"][0]) + 1))
     assert_detail(server_get(rotated, path_and_query(tampered)), 403, SIGNATURE_DETAIL)
+
+
+def test_a_name_with_a_newline_is_an_image_not_found(api, gallery):
+    body = api.load(gallery)
+    for path in ("/images/a%0Ab.jpg", f"/d/{body['id']}/a%0Ab.jpg"):
+        assert_detail(api.get(path), 404, "Image not found: a\nb.jpg")
+        assert api.options(path).status_code == 204
+
+
+def test_a_range_in_an_unknown_unit_is_ignored(api, gallery):
+    api.load(gallery)
+    data = (gallery / "frame_000000.jpg").read_bytes()
+    for value in ("items=0-5", "pages=1"):
+        response = api.get("/images/frame_000000.jpg", headers={"Range": value})
+        assert response.status_code == 200, value
+        assert response.content == data

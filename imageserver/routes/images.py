@@ -18,6 +18,8 @@ from http import HTTPStatus
 from flask import Blueprint
 from flask import Response
 from flask import request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import PathConverter
 from werkzeug.utils import send_file
 
 from imageserver.context import Services
@@ -42,6 +44,21 @@ PREFLIGHT_MAX_AGE = "86400"
 IMAGE_METHODS = ["GET", "HEAD", "OPTIONS"]
 
 
+class AnyPathConverter(PathConverter):
+    """Werkzeug's `path`, except that a name may hold any character, a newline too.
+
+    `path` stops at a decoded `%0A`, so such a request fell through to the generic routing
+    404 instead of this blueprint's `Image not found: <name>` (and its CORS preflight).
+    """
+
+    regex = "[^/](?s:.*?)"
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["anypath"] = AnyPathConverter
+
+
 @bp.after_request
 def add_cors(response: Response) -> Response:
     """Let any origin read images (browsers, notebooks, n8n previews)."""
@@ -49,7 +66,7 @@ def add_cors(response: Response) -> Response:
     return response
 
 
-@bp.route("/images/<path:name>", methods=IMAGE_METHODS, provide_automatic_options=False)
+@bp.route("/images/<anypath:name>", methods=IMAGE_METHODS, provide_automatic_options=False)
 def current_image(name: str) -> Response:
     """Serve an image of the current directory. :raise 400: nothing loaded. :raise 404."""
     if request.method == "OPTIONS":
@@ -63,7 +80,7 @@ def current_image(name: str) -> Response:
     return _serve(svc, directory, safe_name, name)
 
 
-@bp.route("/d/<dir_id>/<path:name>", methods=IMAGE_METHODS, provide_automatic_options=False)
+@bp.route("/d/<dir_id>/<anypath:name>", methods=IMAGE_METHODS, provide_automatic_options=False)
 def stable_image(dir_id: str, name: str) -> Response:
     """Serve an image of one directory by id, whatever is current. :raise 404."""
     if request.method == "OPTIONS":
