@@ -36,6 +36,7 @@ from werkzeug.http import dump_options_header
 from werkzeug.http import http_date
 from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
+from werkzeug.http import parse_range_header
 from werkzeug.wsgi import FileWrapper
 
 from imageserver.config import Config
@@ -183,8 +184,8 @@ class ImageFastPath:
         spec = self._variant_spec(query, signed_path, now) if query else None
         if spec is None and not self._query_allows(query, signed_path, now):
             return None
-        if "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ:
-            return None  # single Range and its preconditions: Werkzeug's slower correct path
+        if "HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ:
+            return None  # rare preconditions: Werkzeug's slower correct path
         fd = self._open(directory.real_path, name)
         if fd is None:
             return None
@@ -327,6 +328,20 @@ class ImageFastPath:
             os.close(fd)
             start_response("304 Not Modified", common)
             return []
+        range_header = environ.get("HTTP_RANGE")
+        if range_header is not None:
+            return self._respond_range(
+                start_response,
+                fd,
+                info.st_size,
+                range_header,
+                head,
+                [
+                    ("Content-Type", media_type),
+                    ("Last-Modified", last_modified_header(modified)),
+                    *common,
+                ],
+            )
         headers = [
             ("Content-Type", media_type),
             ("Content-Length", str(info.st_size)),
@@ -348,6 +363,49 @@ class ImageFastPath:
         start_response("200 OK", headers)
         wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
         return wrapper(stream, STREAM_BLOCK_BYTES)
+
+    @staticmethod
+    def _respond_range(
+        start_response: Callable[..., Any],
+        fd: int,
+        size: int,
+        range_header: str,
+        head: bool,
+        headers: list[tuple[str, str]],
+    ) -> Iterable[bytes] | None:
+        """Answer one satisfiable byte range with 206; anything else is Werkzeug's (416...)."""
+        byte_range = _single_range(range_header, size)
+        if byte_range is None:
+            os.close(fd)
+            return None
+        start, stop = byte_range
+        try:
+            data = b"" if head else os.pread(fd, stop - start, start)
+        finally:
+            os.close(fd)
+        if not head and len(data) != stop - start:
+            return None  # the file shrank meanwhile
+        start_response(
+            "206 Partial Content",
+            [
+                *headers[:1],
+                ("Content-Length", str(stop - start)),
+                *headers[1:],
+                ("Content-Range", f"bytes {start}-{stop - 1}/{size}"),
+            ],
+        )
+        return [data] if data else []
+
+
+def _single_range(value: str, size: int) -> tuple[int, int] | None:
+    """Return `(start, stop)` of a single satisfiable, small byte range, else None."""
+    parsed = parse_range_header(value)
+    if parsed is None:
+        return None
+    bounds = parsed.range_for_length(size)
+    if bounds is None or bounds[1] - bounds[0] > SMALL_FILE_BYTES:
+        return None  # several ranges, unsatisfiable, or big enough to deserve streaming
+    return bounds
 
 
 def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
