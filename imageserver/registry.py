@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from imageserver import timers
 from imageserver.indexer import ImageEntry
 from imageserver.indexer import scan_directory
 from imageserver.store import Store
 
+T = TypeVar("T")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
@@ -136,14 +140,15 @@ class Registry:
         return ImageEntry(*row) if row else None
 
     def served_state(
-        self, known: Mapping[str, int]
-    ) -> tuple[str | None, list[Directory], dict[str, frozenset[str]]]:
+        self, known: Mapping[str, int], build_names: Callable[[Iterator[str]], T]
+    ) -> tuple[str | None, list[Directory], dict[str, T]]:
         """Return the current id, every directory as stored, and the names of new loads.
 
         `known` maps directory ids to the `load_seq` a cache already holds names for; names
-        are read only for the others. One read transaction, so all three agree. Unlike the
-        other reads it applies no deadline: its caller (the image fast path) checks deadlines
-        on every request.
+        are read only for the others, streamed into `build_names` (so a compact structure
+        can be built without a list of 100,000 strings). One read transaction, so all three
+        agree. Unlike the other reads it applies no deadline: its caller (the image fast
+        path) checks deadlines on every request.
         """
         with self.store.read() as conn:
             current = _current_id(conn)
@@ -151,7 +156,7 @@ class Registry:
                 Directory.from_row(row) for row in conn.execute("SELECT * FROM directories")
             ]
             names = {
-                d.id: frozenset(
+                d.id: build_names(
                     row[0]
                     for row in conn.execute("SELECT name FROM images WHERE dir_id = ?", (d.id,))
                 )
