@@ -37,6 +37,9 @@ def _finite(text: str) -> float:
     return value
 
 
+CHUNKED_DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
 def _read_limited(request: Request) -> bytes:
     """Read the body, refusing more than the app's limit even without a Content-Length.
 
@@ -46,8 +49,14 @@ def _read_limited(request: Request) -> bytes:
     limit = request.max_content_length
     if request.content_length is not None or limit is None:
         return request.get_data(cache=True)
-    data = request.environ["wsgi.input"].read(limit + 1)
+    stream = request.environ["wsgi.input"]
+    data = stream.read(limit + 1)
     if len(data) > limit:
+        # Read (within reason) what the client is still sending before answering: closing
+        # on a client mid-upload makes it see a reset instead of our 413.
+        drained = len(data)
+        while drained < CHUNKED_DRAIN_LIMIT_BYTES and (chunk := stream.read(65536)):
+            drained += len(chunk)
         raise RequestEntityTooLarge()
     return data
 
