@@ -1,46 +1,41 @@
-"""The image hot path: a lean WSGI layer in front of Flask for plain image GET and HEAD.
+"""The image hot path: a lean WSGI layer in front of Flask for image GET and HEAD.
 
 Flask costs about 8x on a request that only sends a file, so the common case never reaches
-it: `GET|HEAD /d/<id>/<name>` and `/images/<name>` with no query (or only a valid `exp`/`sig`),
-no Range, for a name in the load-time index of a live directory. That case is one mmap read
-(has the state changed?), one dict lookup, one set lookup, `open` + `fstat`, cached headers,
-and the bytes. A matching `If-None-Match` or `If-Modified-Since` gets its 304 here too.
+it: `GET|HEAD /d/<id>/<name>` and `/images/<name>` with no query (or only a valid `exp`/`sig`,
+or only the parameters of an already cached variant), for a name in the load-time index of a
+live directory. That case is one mmap read (has the state changed?), one dict lookup, one
+hash lookup, `open` + `fstat`, cached headers, and the bytes. A matching `If-None-Match` or
+`If-Modified-Since` gets its 304 here, and a single satisfiable byte range its 206.
 
 Everything else goes to Flask unchanged, which is also how every *refusal* is answered: a
-missing name, an expired directory, a bad signature, a symlink, a variant (`?w=`), a Range
-request. So the error bodies, the 404/403 rules and the contract's behaviours have one
-implementation; this layer only ever says yes, and says it exactly as Flask would (the
-headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
+missing name, an expired directory, a bad signature, a symlink, a variant still to compute,
+an unsatisfiable range. So the error bodies, the 404/403 rules and the contract's behaviours
+have one implementation; this layer only ever says yes, and says it exactly as Flask would
+(the headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
 
-The per-process cache is rebuilt only when the store's change counter moves (a load, unload,
-timeout change or sweep in any worker), never by a SQLite query per request.
+What may be served comes from `served_index.py`, rebuilt only when the store's change
+counter moves (a load, unload, timeout change or sweep in any worker), never by a SQLite
+query per request.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import threading
 import time
-import unicodedata
-from array import array
-from bisect import bisect_left
 from collections.abc import Callable
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
-from urllib.parse import quote
 
 from pydantic import ValidationError
-from werkzeug.http import dump_options_header
-from werkzeug.http import http_date
-from werkzeug.http import parse_date
-from werkzeug.http import parse_etags
-from werkzeug.http import parse_range_header
 from werkzeug.wsgi import FileWrapper
 
+from imageserver.conditional import content_disposition
+from imageserver.conditional import expires_header
+from imageserver.conditional import is_modified
+from imageserver.conditional import last_modified_header
+from imageserver.conditional import single_range
 from imageserver.config import Config
 from imageserver.mediatypes import is_image_name
 from imageserver.mediatypes import media_type_for
@@ -54,6 +49,8 @@ from imageserver.security import name_from_raw_path
 from imageserver.security import raw_request_path
 from imageserver.security import resolve_image_file
 from imageserver.security import signature_is_valid
+from imageserver.served_index import ServedDirectory
+from imageserver.served_index import ServedIndex
 from imageserver.timers import Clock
 from imageserver.variants.params import TRANSFORM_KEYS
 from imageserver.variants.params import VariantQuery
@@ -75,86 +72,6 @@ _FIXED_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     *CORS_HEADERS.items(),
 ]
-
-
-class NameSet:
-    """Membership in a directory's load-time index, in 8 bytes per name.
-
-    A `frozenset` of 100,000 names costs about 13 MB in every worker; the sorted 64-bit
-    hashes of the names cost 0.8 MB and answer with one binary search. Python's string hash
-    is keyed per process (SipHash), so nobody can craft a collision; an accidental one (about
-    n / 2**64) would only let through a name that still passes every confinement check.
-    """
-
-    __slots__ = ("_hashes",)
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self._hashes = array("q", sorted(hash(name) for name in names))
-
-    def __contains__(self, name: object) -> bool:
-        digest = hash(name)
-        hashes = self._hashes
-        at = bisect_left(hashes, digest)
-        return at < len(hashes) and hashes[at] == digest
-
-    def __len__(self) -> int:
-        return len(self._hashes)
-
-
-@dataclass(frozen=True)
-class ServedDirectory:
-    """A loaded directory and the names of its load-time index."""
-
-    directory: Directory
-    names: NameSet
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What may be served, as of one published generation of the state."""
-
-    generation: int
-    current: ServedDirectory | None
-    by_id: dict[str, ServedDirectory]
-
-
-class ServedIndex:
-    """The per-process cache of loaded directories and their names.
-
-    `snapshot()` costs one read of the shared change counter while nothing changes; after a
-    change it re-reads the directories and only the names of directories loaded since.
-    """
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._snapshot: Snapshot | None = None
-        self._lock = threading.Lock()
-
-    def snapshot(self) -> Snapshot:
-        """Return the current snapshot, rebuilding it when the state has changed."""
-        generation = self.registry.store.changes.read()
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.generation == generation:
-            return snapshot
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and snapshot.generation == generation:
-                return snapshot
-            # The counter was read before the database: the rebuilt state is at least as new
-            # as `generation`, so the cache can never hide a commit it has seen announced.
-            snapshot = self._rebuild(generation, snapshot)
-            self._snapshot = snapshot
-            return snapshot
-
-    def _rebuild(self, generation: int, previous: Snapshot | None) -> Snapshot:
-        old = previous.by_id if previous else {}
-        known = {dir_id: served.directory.load_seq for dir_id, served in old.items()}
-        current_id, directories, fresh_names = self.registry.served_state(known, NameSet)
-        by_id = {
-            d.id: ServedDirectory(d, fresh_names[d.id] if d.id in fresh_names else old[d.id].names)
-            for d in directories
-        }
-        return Snapshot(generation, by_id.get(current_id) if current_id else None, by_id)
 
 
 class ImageFastPath:
@@ -355,7 +272,7 @@ class ImageFastPath:
             *_FIXED_HEADERS,
             *extra,
         ]
-        if not _is_modified(environ, etag, modified):
+        if not is_modified(environ, etag, modified):
             os.close(fd)
             start_response("304 Not Modified", common)
             return []
@@ -405,7 +322,7 @@ class ImageFastPath:
         headers: list[tuple[str, str]],
     ) -> Iterable[bytes] | None:
         """Answer one satisfiable byte range with 206; anything else is Werkzeug's (416...)."""
-        byte_range = _single_range(range_header, size)
+        byte_range = single_range(range_header, size, SMALL_FILE_BYTES)
         if byte_range is None:
             os.close(fd)
             return None
@@ -428,62 +345,9 @@ class ImageFastPath:
         return [data] if data else []
 
 
-def _single_range(value: str, size: int) -> tuple[int, int] | None:
-    """Return `(start, stop)` of a single satisfiable, small byte range, else None."""
-    parsed = parse_range_header(value)
-    if parsed is None:
-        return None
-    bounds = parsed.range_for_length(size)
-    if bounds is None or bounds[1] - bounds[0] > SMALL_FILE_BYTES:
-        return None  # several ranges, unsatisfiable, or big enough to deserve streaming
-    return bounds
-
-
 def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
     """Decode the image name of a raw path; the common unencoded case skips the decoder."""
     if "%" not in raw_path:
         name = raw_path[start:]
         return name if is_safe_relative_name(name) else None
     return name_from_raw_path(raw_path, prefix_segments)
-
-
-def _is_modified(environ: dict[str, Any], etag: str, mtime_seconds: int) -> bool:
-    """Evaluate If-None-Match (which wins) or If-Modified-Since, as Werkzeug does."""
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if if_none_match:
-        if if_none_match == etag:
-            return False
-        return not parse_etags(if_none_match).contains_weak(etag.strip('"'))
-    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
-    if if_modified_since:
-        since = _parse_http_date(if_modified_since)
-        return since is None or mtime_seconds > since
-    return True
-
-
-@lru_cache(maxsize=256)
-def _parse_http_date(value: str) -> int | None:
-    parsed = parse_date(value)
-    return int(parsed.timestamp()) if parsed is not None else None
-
-
-@lru_cache(maxsize=8192)
-def content_disposition(download_name: str) -> str:
-    """Return `inline` with the file name, ASCII-safe, exactly as Werkzeug's `send_file`."""
-    if download_name.isascii():
-        return dump_options_header("inline", {"filename": download_name})
-    simple = unicodedata.normalize("NFKD", download_name).encode("ascii", "ignore").decode()
-    quoted = quote(download_name, safe="!#$&+-.^_`|~")
-    return dump_options_header("inline", {"filename": simple, "filename*": f"UTF-8''{quoted}"})
-
-
-@lru_cache(maxsize=4096)
-def last_modified_header(mtime_seconds: int) -> str:
-    """Return the HTTP date of a file's modification second."""
-    return http_date(mtime_seconds)
-
-
-@lru_cache(maxsize=4)
-def expires_header(now_seconds: int, max_age: int) -> str:
-    """Return the `Expires` date for responses sent during second `now_seconds`."""
-    return http_date(now_seconds + max_age)
