@@ -27,6 +27,7 @@ from imageserver.loader.errors import UsageError
 from imageserver.loader.run import Options
 from imageserver.loader.run import RunResult
 from imageserver.loader.run import run
+from imageserver.publish import cli as publish_cli
 from imageserver.variants.params import checked_params
 from imageserver.variants.params import parse_variant_option
 from imageserver.variants.presets import PRESET_NAMES
@@ -44,6 +45,9 @@ class ExitStatus(IntEnum):
     SERVER_OR_LOAD_FAILED = 1
     USAGE = 2
     CHECKS_FAILED = 3
+    # The same numbers with --publish (CONTRACT D.1).
+    TARGET_FAILED = 1
+    OBJECTS_FAILED = 3
     INTERRUPTED = 130  # the shell's 128 + SIGINT, as HTTPie does for Ctrl-C
 
 
@@ -113,11 +117,13 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     """Return the argument parser; `config` supplies the defaults taken from the environment."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Load a folder into the image server and write its image URLs as JSON.",
+        description="Load a folder into the image server (or publish it to S3 storage) and "
+        "write its image URLs as JSON.",
     )
     _add_target_flags(parser, config)
     _add_behaviour_flags(parser)
     _add_variant_flags(parser)
+    publish_cli.add_flags(parser)
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--verbose", action="store_true", help="log every step on stderr")
     noise.add_argument("--quiet", action="store_true", help="no progress bar, only problems")
@@ -247,6 +253,10 @@ def _program(argv: Sequence[str]) -> ExitStatus:
     config = Config.from_env()
     args = build_parser(config).parse_args(argv)
     configure_logging(args.verbose, args.quiet)
+    publish_cli.check_flags(args)
+    if args.publish is not None:
+        outcome = publish_cli.run(args, config, variant_params(args))
+        return ExitStatus.OK if outcome.complete else ExitStatus.OBJECTS_FAILED
     result = asyncio.run(run(options_from_args(args, config)))
     return exit_status_for_result(result)
 
