@@ -1,0 +1,128 @@
+"""examples/pipeline/frames_to_chunks.py, run as a subprocess against the real server.
+
+Frames are drawn with Pillow (or made by a stand-in `ffmpeg` on PATH, which checks the
+arguments the script passes and writes the frames itself); the load goes through
+`load_folder_v2.py` or the HTTP API; the chunk file's URLs are fetched back from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import PROJECT_ROOT
+
+SCRIPT = PROJECT_ROOT / "examples" / "pipeline" / "frames_to_chunks.py"
+
+# Stands in for ffmpeg: checks the frame-rate filter and the output pattern, then writes
+# 4 frames with Pillow, as `ffmpeg -i video -vf fps=2 .../frame_%06d.jpg` would.
+FAKE_FFMPEG = """\
+import sys
+from PIL import Image
+args = sys.argv[1:]
+assert args[args.index("-vf") + 1] == "fps=2.0", args
+assert args[-1].endswith("frame_%06d.jpg"), args
+for number in range(1, 5):
+    Image.new("RGB", (64, 36), (number * 40, 0, 0)).save(args[-1] % number, "JPEG")
+"""
+
+
+def run_pipeline(api, work: Path, *args: str, path: str | None = None):
+    """Run the script against the shared server; return the finished process."""
+    env = {**os.environ, "IMAGE_SERVER_ENV_FILE": os.devnull}
+    if path is not None:
+        env["PATH"] = path
+    command = [sys.executable, str(SCRIPT), "--server", api.base_url, "--work", str(work)]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def read_chunks(result, work: Path) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(work / "chunks.jsonl")
+    lines = (work / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def assert_urls_serve_the_frames(api, chunk_list: list[dict], work: Path) -> None:
+    for chunk in chunk_list:
+        assert chunk["frame_urls"], chunk
+        for name, url in zip(chunk["frames"], chunk["frame_urls"], strict=True):
+            assert "/d/" in url and url.endswith("/" + name)  # the stable URL, not /images/
+            response = api.session.get(url, timeout=10)
+            assert response.status_code == 200
+            assert response.content == (work / "frames" / name).read_bytes()
+
+
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_demo_run_joins_each_chunk_with_its_frames(api, tmp_path: Path, via: str) -> None:
+    work = tmp_path / "work"
+    result = run_pipeline(api, work, "--no-ffmpeg", "--via", via)
+    chunk_list = read_chunks(result, work)
+    # The sample transcript has four 3-second chunks; 12 frames at 1 fps: 3 each.
+    assert [chunk["chunk_id"] for chunk in chunk_list] == [f"demo-000{i}" for i in range(1, 5)]
+    assert [chunk["frames"] for chunk in chunk_list] == [
+        [f"frame_{n:06d}.jpg" for n in range(first, first + 3)] for first in (1, 4, 7, 10)
+    ]
+    assert_urls_serve_the_frames(api, chunk_list, work)
+    urls = json.loads((work / "json" / "demo.json").read_text(encoding="utf-8"))
+    assert len(urls["image_urls"]) == 12
+    if via == "cli":
+        assert urls["success"] is True and urls["count"] == 12
+
+
+def test_chunks_without_times_share_the_video_and_never_lack_a_frame(api, tmp_path: Path) -> None:
+    transcript = tmp_path / "talk.txt"
+    transcript.write_text("\n\n".join(f"Chunk number {i}." for i in range(5)) + "\n")
+    work = tmp_path / "work"
+    args = ("--no-ffmpeg", "--count", "3", "--transcript", str(transcript), "--name", "talk")
+    chunk_list = read_chunks(run_pipeline(api, work, *args), work)
+    assert [chunk["text"] for chunk in chunk_list] == [f"Chunk number {i}." for i in range(5)]
+    spans = [bound for chunk in chunk_list for bound in (chunk["start"], chunk["end"])]
+    assert spans == pytest.approx([bound for i in range(5) for bound in (i * 0.6, (i + 1) * 0.6)])
+    assert all(len(chunk["frames"]) == 1 for chunk in chunk_list)
+    assert_urls_serve_the_frames(api, chunk_list, work)
+
+
+def test_a_video_is_cut_with_ffmpeg_at_the_given_rate(api, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ffmpeg"
+    fake.write_text(f"#!{sys.executable}\n{FAKE_FFMPEG}")
+    fake.chmod(0o755)
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(b"not decoded by the stand-in")
+    work = tmp_path / "work"
+    result = run_pipeline(
+        api, work, "--video", str(video), "--fps", "2", path=f"{bin_dir}:{os.environ['PATH']}"
+    )
+    chunk_list = read_chunks(result, work)
+    # 4 frames at 2 fps cover 2 s, all inside the sample's first chunk [0-3]; the later
+    # chunks are past the end of this video and get its nearest (last) frame.
+    assert chunk_list[0]["frames"] == [f"frame_{n:06d}.jpg" for n in range(1, 5)]
+    assert [chunk["frames"] for chunk in chunk_list[1:]] == [["frame_000004.jpg"]] * 3
+    assert chunk_list[0]["chunk_id"] == "talk-0001"  # named after the video
+    assert_urls_serve_the_frames(api, chunk_list, work)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_demo_frames_come_from_real_ffmpeg_when_installed(api, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    chunk_list = read_chunks(run_pipeline(api, work, "--count", "4"), work)
+    assert sum(len(chunk["frames"]) for chunk in chunk_list) == 4
+    assert_urls_serve_the_frames(api, chunk_list, work)
+
+
+def test_a_video_without_ffmpeg_is_one_clear_error(api, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(b"")
+    result = run_pipeline(api, tmp_path / "work", "--video", str(video), path=str(empty))
+    assert result.returncode == 1
+    assert result.stderr == "error: ffmpeg is not installed; it is needed to read a video\n"
