@@ -70,8 +70,10 @@ def publish(
     ) as run.bar:  # fmt: skip
         for name, reason in refused:
             run.fail(name, reason)
+        pending = run.skip_known(objects)
+        run.report()
         try:
-            run.upload_all(run.skip_known(objects))
+            run.upload_all(pending)
         finally:
             run.manifest.save()
     run.report()
