@@ -27,6 +27,7 @@ from imageserver.routes import directories
 from imageserver.routes import docs
 from imageserver.routes import images
 from imageserver.routes import public
+from imageserver.routes import publish
 from imageserver.routes import variants
 from imageserver.store import Store
 from imageserver.timers import Clock
@@ -62,7 +63,8 @@ def create_app(
     jsonio.init_app(app)
     errors.init_app(app)
     app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
-    for blueprint in (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp):
+    blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
+    for blueprint in (*blueprints, publish.bp):
         app.register_blueprint(blueprint)
     app.before_request(_reject_large_bodies)
     app.after_request(_security_headers)

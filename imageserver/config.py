@@ -18,6 +18,10 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from imageserver.publish.target import Target
+from imageserver.publish.target import TargetError
+from imageserver.publish.target import parse_targets
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 
@@ -93,6 +97,13 @@ def _origins(name: str, raw: str) -> tuple[str, ...]:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
             raise ConfigError(f"{name} entries must look like https://host[:port], got {origin!r}")
     return origins
+
+
+def _publish_targets(name: str, raw: str) -> tuple[Target, ...]:
+    try:
+        return parse_targets(raw)
+    except TargetError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -241,6 +252,27 @@ SETTINGS: tuple[Setting, ...] = (
         _int_in(1),
         "Largest source (width x height) decoded for a variant; bigger ones get 413.",
     ),
+    Setting(
+        "IMAGE_SERVER_PUBLISH_TARGETS",
+        "publish_targets",
+        "",
+        _publish_targets,
+        "s3://bucket/prefix targets (comma-separated) the publish API may write under.",
+    ),
+    Setting(
+        "IMAGE_SERVER_PUBLISH_ENDPOINT_URL",
+        "publish_endpoint_url",
+        "",
+        lambda name, raw: _public_url(name, raw),
+        "S3 endpoint of the publish API (default: boto3's AWS_ENDPOINT_URL_S3, else AWS).",
+    ),
+    Setting(
+        "IMAGE_SERVER_PUBLISH_WORKERS",
+        "publish_workers",
+        "8",
+        _int_in(1, 64),
+        "Concurrent uploads of one publish job.",
+    ),
 )
 
 
@@ -271,6 +303,9 @@ class Config:
     variant_cache_dir: str = str(PROJECT_ROOT / "output" / "variants")
     variant_cache_mb: int = 1024
     max_pixels: int = 100_000_000
+    publish_targets: tuple[Target, ...] = ()
+    publish_endpoint_url: str | None = None
+    publish_workers: int = 8
 
     @classmethod
     def from_env(

@@ -23,6 +23,8 @@ from flask import Flask
 from imageserver.config import PROJECT_ROOT
 from imageserver.config import Config
 from imageserver.mediatypes import IMAGE_MEDIA_TYPES
+from imageserver.openapi_publish import publish_paths
+from imageserver.openapi_publish import publish_schemas
 from imageserver.openapi_schemas import ALLOW
 from imageserver.openapi_schemas import BEARER
 from imageserver.openapi_schemas import DIRECTORY_ID
@@ -224,6 +226,7 @@ def build_paths(config: Config) -> dict[str, Any]:
             "parameters": [DIRECTORY_ID, IMAGE_NAME],
             **ops.image_path("stable_image", "An image of one directory, by id (stable URL)"),
         },
+        **publish_paths(ops),
         "/healthz": ops.read_path(
             ops.operation("healthz", "Liveness check", ok("Health"), control=False)
         ),
@@ -266,7 +269,10 @@ def build_document(config: Config) -> dict[str, Any]:
             "description": description,
         },
         "paths": build_paths(config),
-        "components": {"schemas": component_schemas(), "securitySchemes": {BEARER: bearer}},
+        "components": {
+            "schemas": {**component_schemas(), **publish_schemas()},
+            "securitySchemes": {BEARER: bearer},
+        },
     }
 
 
