@@ -21,8 +21,8 @@ import requests
 
 from tests.support.images import make_frames
 from tests.support.n8n_expr import compile_expression
-from tests.support.n8n_expr import expressions_in
 from tests.support.n8n_replay import Replay
+from tests.support.n8n_template import expressions_in
 from tests.support.server import PROJECT_ROOT
 from tests.support.vendor_stub import VECTOR
 from tests.support.vendor_stub import VendorStub

@@ -1,13 +1,11 @@
-"""Evaluate the n8n expressions our example workflows use, as n8n would.
+"""Evaluate the n8n expressions our workflows use (the inside of `{{ }}`), as n8n would.
 
-n8n parameters that start with `=` are templates: each `{{ ... }}` holds a JavaScript
-expression. A template that is one `{{ }}` and nothing else gives the expression's value
-(an array stays an array); otherwise each value is turned into text and spliced in.
-This module evaluates a small JavaScript subset: literals, arrays and objects, member and
-index access (`?.` too), calls, one-parameter arrow functions, `!`, `+`, `===`, `!==`,
-`&&`, `||`. Anything else raises `ExpressionError`, so a workflow that outgrows the subset
-fails its replay test instead of being replayed wrongly. Reading a missing field raises
-too: in n8n it would silently give `undefined` and send a broken request.
+The templates around them are resolved by n8n_template.py. This module compiles a small
+JavaScript subset: literals, arrays and objects, member and index access (`?.` too), calls,
+one-parameter arrow functions, `!`, `+`, `===`, `!==`, `&&`, `||`. Anything else raises
+`ExpressionError`, so a workflow that outgrows the subset fails its replay test instead of
+being replayed wrongly. Reading a missing field raises too: in n8n it would silently give
+`undefined` and send a broken request.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
@@ -262,12 +259,6 @@ def to_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-GLOBALS: dict[str, Any] = {
-    "JSON": {"stringify": lambda value: json.dumps(value, separators=(",", ":"))},
-    "encodeURIComponent": lambda text: quote(to_text(text), safe="-_.!~*'()"),
-}
-
-
 def compile_expression(text: str) -> Callable[[dict], Any]:
     """Compile the inside of one `{{ }}`. :raise ExpressionError: outside the subset."""
     parser = _Parser(tokenize(text))
@@ -275,66 +266,3 @@ def compile_expression(text: str) -> Callable[[dict], Any]:
     if parser.pos != len(parser.tokens):
         raise ExpressionError(f"trailing tokens in {text!r}")
     return compiled
-
-
-def split_template(template: str) -> list[tuple[bool, str]]:
-    """Split a template (without its leading `=`) into `(is_expression, text)` pieces.
-
-    A `}}` ends an expression only outside string literals and object braces, so a JSON
-    body ending in `}}` is not cut short.
-    """
-    pieces, pos = [], 0
-    while (start := template.find("{{", pos)) != -1:
-        pieces.append((False, template[pos:start]))
-        end = _expression_end(template, start + 2)
-        pieces.append((True, template[start + 2 : end]))
-        pos = end + 2
-    pieces.append((False, template[pos:]))
-    return [piece for piece in pieces if piece[1]]
-
-
-def _expression_end(template: str, pos: int) -> int:
-    depth, quote_char = 0, None
-    while pos < len(template):
-        char = template[pos]
-        if quote_char:
-            if char == "\\":
-                pos += 1
-            elif char == quote_char:
-                quote_char = None
-        elif char in "'\"`":
-            quote_char = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0 and template.startswith("}}", pos):
-                return pos
-            depth -= 1
-        pos += 1
-    raise ExpressionError(f"unclosed {{{{ in {template!r}")
-
-
-def evaluate(value: Any, scope: dict) -> Any:
-    """Resolve a parameter value: templates (`=...`) are evaluated, anything else returned."""
-    if not (isinstance(value, str) and value.startswith("=")):
-        return value
-    pieces = split_template(value[1:])
-    if len(pieces) == 1 and pieces[0][0]:
-        return compile_expression(pieces[0][1])({**GLOBALS, **scope})
-    parts = []
-    for is_expression, text in pieces:
-        parts.append(
-            to_text(compile_expression(text)({**GLOBALS, **scope})) if is_expression else text
-        )
-    return "".join(parts)
-
-
-def expressions_in(value: Any) -> list[str]:
-    """Return every `{{ }}` expression in a parameter tree (for the structural checks)."""
-    if isinstance(value, dict):
-        return [e for item in value.values() for e in expressions_in(item)]
-    if isinstance(value, list):
-        return [e for item in value for e in expressions_in(item)]
-    if isinstance(value, str) and value.startswith("="):
-        return [text for is_expr, text in split_template(value[1:]) if is_expr]
-    return []

@@ -4,7 +4,7 @@ Nodes run one after another from the trigger, each over all the items the previo
 produced (n8n's node-by-node order); an HTTP Request node sends one request per item (once
 with `executeOnce`), follows its pagination and turns each JSON answer into an item.
 Every item remembers the items it came from, so `$('Node').item` resolves the way n8n's
-paired items do. Expressions go through tests/support/n8n_expr.py.
+paired items do. Expressions go through tests/support/n8n_template.py.
 
 Supported nodes: manualTrigger, set (3.x), httpRequest (4.x, header-auth credentials),
 splitOut, filter (2.x, number/string equals), noOp, and postgres `executeQuery`, which
@@ -21,8 +21,8 @@ from typing import Any
 
 import requests
 
-from tests.support.n8n_expr import evaluate
 from tests.support.n8n_expr import member
+from tests.support.n8n_template import evaluate
 
 
 class ReplayError(RuntimeError):
