@@ -20,8 +20,10 @@ import pytest
 import requests
 
 from tests.support.images import make_frames
+from tests.support.n8n_expr import ExpressionError
 from tests.support.n8n_expr import compile_expression
 from tests.support.n8n_replay import Replay
+from tests.support.n8n_template import evaluate
 from tests.support.n8n_template import expressions_in
 from tests.support.server import PROJECT_ROOT
 from tests.support.vendor_stub import VECTOR
@@ -209,3 +211,25 @@ def test_cohere_workflow_embeds_the_data_uris_that_worked(api, stub, tmp_path: P
         for i in range(3)
     ]
     assert {image.source for image in stub.images} == {"data"}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # A JSON body ends in `}}` right after an expression: not the expression's end.
+        ('={"a": {"b": {{ $json.n }}}}', '{"a": {"b": 3}}'),
+        ("={{ [$json.n, $json.s] }}", [3, "x"]),  # one expression keeps its type
+        ("={{ $json.s }}/{{ $json.n }}", "x/3"),
+        ("={{ JSON.stringify($json.list.map(item => item.k)) }}", '["p","q"]'),
+        ("={{ $json.missing?.k === undefined }}", True),
+        ("plain text", "plain text"),
+    ],
+)
+def test_templates_resolve_as_n8n_resolves_them(template: str, expected: object) -> None:
+    scope = {"$json": {"n": 3, "s": "x", "list": [{"k": "p"}, {"k": "q"}], "missing": None}}
+    assert evaluate(template, scope) == expected
+
+
+def test_reading_a_missing_field_fails_instead_of_sending_undefined() -> None:
+    with pytest.raises(ExpressionError, match="no field 'url'"):
+        evaluate('={"image_url": "{{ $json.url }}"}', {"$json": {"name": "a.jpg"}})

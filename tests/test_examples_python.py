@@ -166,3 +166,29 @@ def test_server_errors_surface_with_their_detail(api, stub, tmp_path: Path) -> N
     result = run_example("cohere", ["--dir", str(tmp_path / "missing")], api, stub)
     assert result.returncode == 1
     assert "404" in result.stderr and "Directory not found" in result.stderr
+
+
+def test_a_locked_down_server_hands_out_signed_urls_the_vendor_can_fetch(
+    server_factory, stub, big_frames: Path
+) -> None:
+    """The recommended public setup (token + signing key): the script sends the token and
+    passes the signed variant URLs through untouched, and the vendor's fetch succeeds."""
+    env = {"IMAGE_SERVER_TOKEN": "locked", "IMAGE_SERVER_SIGNING_KEY": "sign-me"}
+    server = server_factory(env=env)
+    script, base_var, prefix, key_var = VENDORS["anthropic"]
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--dir", str(big_frames)],
+        env={
+            **os.environ,
+            "IMAGE_SERVER_URL": server.base_url,
+            "IMAGE_SERVER_TOKEN": "locked",
+            base_var: stub.base_url + prefix,
+            key_var: "test-key",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_clean_run(result, stub, "anthropic")
+    urls = [image.url for image in stub.images]
+    assert len(urls) == FRAME_COUNT and all("sig=" in url and "exp=" in url for url in urls)
