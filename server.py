@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start the Lightweight Image Server under gunicorn (or Flask's dev server with --dev)."""
+"""Start the Lightweight Image Server under granian (or Flask's dev server with --dev)."""
 
 from __future__ import annotations
 

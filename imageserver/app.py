@@ -19,7 +19,7 @@ from imageserver import jsonio
 from imageserver.config import Config
 from imageserver.context import EXTENSION_KEY
 from imageserver.context import Services
-from imageserver.fastpath import ImageFastPath
+from imageserver.fastpath import ImageResponder
 from imageserver.registry import Registry
 from imageserver.routes import control
 from imageserver.routes import cors
@@ -32,6 +32,7 @@ from imageserver.routes import variants
 from imageserver.store import Store
 from imageserver.timers import Clock
 from imageserver.timers import Sweeper
+from imageserver.wsgi_fastpath import ImageFastPath
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,15 @@ def create_app(
 def create_application(
     config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
 ) -> WSGIApplication:
-    """Build the WSGI callable a production server runs: the image fast path, then Flask.
+    """Build the WSGI callable a WSGI server runs: the image fast path, then Flask.
 
+    `python server.py` runs the ASGI callable instead (`asgi.create_asgi_application`).
     Parameters as for `create_app`.
     """
     config = config or Config.from_env()
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]
-    return ImageFastPath(app, config, svc.registry, svc.clock)
+    return ImageFastPath(app, ImageResponder(config, svc.registry, svc.clock))
 
 
 def _reject_large_bodies() -> None:
@@ -104,8 +106,8 @@ def _reject_large_bodies() -> None:
 
 
 def _drain(stream, length: int) -> None:
-    # gunicorn cannot be told to close a keep-alive connection from the app, so an unread
-    # body would be parsed as the next request: read it (within reason) and drop it.
+    # An unread body ends the keep-alive connection (granian closes it): read it (within
+    # reason) and drop it, so the client can send its next request on the same connection.
     remaining = length
     while remaining > 0:
         chunk = stream.read(min(remaining, 65536))

@@ -1,4 +1,4 @@
-"""`python server.py`: parse flags, check configuration and state, then run gunicorn.
+"""`python server.py`: parse flags, check configuration and state, then run granian.
 
 Bad configuration stops start-up here with one readable line and exit status 2, before any
 worker is forked (so no worker traceback ever stands in for a configuration error).
@@ -24,12 +24,12 @@ EXIT_CONFIG_ERROR = 2
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `server.py`."""
     parser = argparse.ArgumentParser(
-        prog="server.py", description="Serve local image folders over HTTP (gunicorn)."
+        prog="server.py", description="Serve local image folders over HTTP (granian)."
     )
     parser.add_argument("--host", help="address to bind (IMAGE_SERVER_HOST)")
     parser.add_argument("--port", help="port to bind (IMAGE_SERVER_PORT)")
     parser.add_argument("--workers", help="worker processes (IMAGE_SERVER_WORKERS)")
-    parser.add_argument("--threads", help="threads per worker (IMAGE_SERVER_THREADS)")
+    parser.add_argument("--threads", help="Flask threads per worker (IMAGE_SERVER_THREADS)")
     parser.add_argument(
         "--dev", action="store_true", help="run Flask's debug server instead (never in production)"
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
-from typing import Any
 from urllib.parse import quote
 
 from werkzeug.http import dump_options_header
@@ -33,14 +32,14 @@ def single_range(value: str, size: int, max_length: int) -> tuple[int, int] | No
     return bounds
 
 
-def is_modified(environ: dict[str, Any], etag: str, mtime_seconds: int) -> bool:
+def is_modified(
+    if_none_match: str | None, if_modified_since: str | None, etag: str, mtime_seconds: int
+) -> bool:
     """Evaluate If-None-Match (which wins) or If-Modified-Since, as Werkzeug does."""
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
         if if_none_match == etag:
             return False
         return not parse_etags(if_none_match).contains_weak(etag.strip('"'))
-    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if if_modified_since:
         since = _parse_http_date(if_modified_since)
         return since is None or mtime_seconds > since

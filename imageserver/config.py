@@ -83,6 +83,16 @@ def _timeout_mode(name: str, raw: str) -> str:
     return mode
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _log_level(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return value
+
+
 def _tokens(name: str, raw: str) -> tuple[str, ...]:
     # Several comma-separated tokens let a deployment rotate without downtime.
     return tuple(t.strip() for t in raw.split(",") if t.strip())
@@ -157,8 +167,14 @@ SETTINGS: tuple[Setting, ...] = (
         _state_dir,
         "Where the SQLite state lives (relative to the project).",
     ),
-    Setting("IMAGE_SERVER_WORKERS", "workers", "2", _int_in(1, 64), "WSGI worker processes."),
-    Setting("IMAGE_SERVER_THREADS", "threads", "8", _int_in(1, 256), "Threads per worker."),
+    Setting("IMAGE_SERVER_WORKERS", "workers", "2", _int_in(1, 64), "Server worker processes."),
+    Setting(
+        "IMAGE_SERVER_THREADS",
+        "threads",
+        "8",
+        _int_in(1, 256),
+        "Flask threads per worker (the control API and refusals).",
+    ),
     Setting(
         "IMAGE_SERVER_PUBLIC_URL",
         "public_url",
@@ -229,7 +245,13 @@ SETTINGS: tuple[Setting, ...] = (
         _origins,
         "Web origins (comma-separated) allowed to call the control API from a browser.",
     ),
-    Setting("IMAGE_SERVER_LOG_LEVEL", "log_level", "info", _text, "gunicorn log level."),
+    Setting(
+        "IMAGE_SERVER_LOG_LEVEL",
+        "log_level",
+        "info",
+        _log_level,
+        "Server log level: critical, error, warning, info, debug.",
+    ),
     Setting(
         "IMAGE_SERVER_VARIANT_CACHE_DIR",
         "variant_cache_dir",

@@ -1,4 +1,4 @@
-"""The image hot path: a lean WSGI layer in front of Flask for image GET and HEAD.
+"""The image hot path: answers plain image GET and HEAD without any framework.
 
 Flask costs about 8x on a request that only sends a file, so the common case never reaches
 it: `GET|HEAD /d/<id>/<name>` and `/images/<name>` with no query (or only a valid `exp`/`sig`,
@@ -7,13 +7,15 @@ live directory. That case is one mmap read (has the state changed?), one dict lo
 hash lookup, `open` + `fstat`, cached headers, and the bytes. A matching `If-None-Match` or
 `If-Modified-Since` gets its 304 here, and a single satisfiable byte range its 206.
 
-Everything else goes to Flask unchanged, which is also how every *refusal* is answered: a
-missing name, an expired directory, a bad signature, a symlink, a variant still to compute,
-an unsatisfiable range. So the error bodies, the 404/403 rules and the contract's behaviours
-have one implementation; this layer only ever says yes, and says it exactly as Flask would
-(the headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
+Everything else is left to Flask, which is also how every *refusal* is answered: a missing
+name, an expired directory, a bad signature, a symlink, a variant still to compute, an
+unsatisfiable range. So the error bodies, the 404/403 rules and the contract's behaviours have
+one implementation; this module only ever says yes, and says it exactly as Flask would (the
+headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
 
-What may be served comes from `served_index.py`, rebuilt only when the store's change
+`ImageResponder.respond` is a pure decision over an `ImageRequest`; the engines' adapters
+(`asgi.py` for granian, `wsgi.py` for WSGI servers) turn the `ImageAnswer` into bytes on the
+wire. What may be served comes from `served_index.py`, rebuilt only when the store's change
 counter moves (a load, unload, timeout change or sweep in any worker), never by a SQLite
 query per request.
 """
@@ -23,13 +25,12 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from dataclasses import field
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
-from werkzeug.wsgi import FileWrapper
 
 from imageserver.conditional import content_disposition
 from imageserver.conditional import expires_header
@@ -37,16 +38,15 @@ from imageserver.conditional import is_modified
 from imageserver.conditional import last_modified_header
 from imageserver.conditional import single_range
 from imageserver.config import Config
+from imageserver.image_headers import FIXED_IMAGE_HEADERS
 from imageserver.mediatypes import is_image_name
 from imageserver.mediatypes import media_type_for
 from imageserver.registry import Directory
 from imageserver.registry import Registry
-from imageserver.routes.images import CORS_HEADERS
 from imageserver.security import EXPIRY_PARAM
 from imageserver.security import SIGNATURE_PARAM
 from imageserver.security import is_safe_relative_name
 from imageserver.security import name_from_raw_path
-from imageserver.security import raw_request_path
 from imageserver.security import resolve_image_file
 from imageserver.security import signature_is_valid
 from imageserver.served_index import ServedDirectory
@@ -58,7 +58,7 @@ from imageserver.variants.params import VariantSpec
 from imageserver.variants.service import Variant
 from imageserver.variants.service import VariantService
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Header = tuple[bytes, bytes]
 
 # Files up to this size are sent as one bytes object; larger ones are streamed.
 SMALL_FILE_BYTES = 512 * 1024
@@ -67,18 +67,46 @@ _SIGNATURE_KEYS = frozenset({EXPIRY_PARAM, SIGNATURE_PARAM})
 # O_NONBLOCK: a FIFO swapped in for an indexed file must not hang a worker on open; regular
 # files ignore the flag, and anything that is not a regular file is refused after fstat.
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
-_FIXED_HEADERS = [
-    ("Accept-Ranges", "bytes"),
-    ("X-Content-Type-Options", "nosniff"),
-    *CORS_HEADERS.items(),
-]
+_FIXED_HEADERS: tuple[Header, ...] = tuple(
+    (name.encode("latin-1"), value.encode("latin-1")) for name, value in FIXED_IMAGE_HEADERS
+)
+_VARIANT_HIT: Header = (b"X-Variant-Cache", b"hit")
 
 
-class ImageFastPath:
-    """WSGI middleware: answers plain image GET/HEAD itself, hands the rest to `app`."""
+@dataclass(slots=True)
+class ImageRequest:
+    """The parts of an image GET/HEAD the hot path looks at, taken from any engine."""
 
-    def __init__(self, app: WSGIApp, config: Config, registry: Registry, clock: Clock) -> None:
-        self.app = app
+    head: bool
+    raw_path: str  # still percent-encoded, latin-1 decoded, without the query
+    query: str = ""
+    range: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    # If-Range or If-Match: rare preconditions left to Werkzeug's slower, complete path.
+    other_precondition: bool = False
+
+
+@dataclass(slots=True)
+class ImageAnswer:
+    """A yes: the status, the headers and the bytes, or a descriptor to stream.
+
+    When `stream_fd` is set the sender reads `stream_length` bytes from offset 0 and closes
+    it; `body` is then empty. `touched` names an idle-mode directory whose deadline slides.
+    """
+
+    status: int
+    headers: list[Header]
+    body: bytes = b""
+    stream_fd: int | None = None
+    stream_length: int = 0
+    touched: Directory | None = field(default=None)
+
+
+class ImageResponder:
+    """Decides whether an image request can be answered here, and answers it."""
+
+    def __init__(self, config: Config, registry: Registry, clock: Clock) -> None:
         self.config = config
         self.registry = registry
         self.clock = clock
@@ -87,36 +115,21 @@ class ImageFastPath:
             key for key in (config.signing_key, config.signing_key_previous) if key
         )
         self.idle_mode = config.timeout_mode == "idle"
-        self.cache_control = f"public, max-age={config.cache_max_age}"
+        self.cache_control = f"public, max-age={config.cache_max_age}".encode()
         # Cached variants are sent from here too; a miss goes to Flask, which computes it.
         self.variants = VariantService(
             config.variant_cache_dir, config.variant_cache_mb * 1024 * 1024, config.max_pixels
         )
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        method = environ.get("REQUEST_METHOD")
-        range_header = environ.get("HTTP_RANGE")
-        if range_header is not None and not range_header.lstrip().lower().startswith("bytes="):
-            # RFC 9110 14.2: a Range in a unit the server does not know is ignored (Werkzeug
-            # would answer 416); drop it here so every layer below sees a plain request.
-            del environ["HTTP_RANGE"]
-        if method == "GET" or method == "HEAD":
-            path = environ.get("PATH_INFO", "")
-            if path.startswith("/d/") or path.startswith("/images/"):
-                try:
-                    answer = self._serve(environ, start_response, method == "HEAD")
-                except (OSError, ValueError):
-                    answer = None  # let Flask decide: it has the one implementation of errors
-                if answer is not None:
-                    return answer
-        return self.app(environ, start_response)
+    def respond(self, request: ImageRequest) -> ImageAnswer | None:
+        """Answer `request`, or return None to leave it to Flask (every refusal is Flask's)."""
+        try:
+            return self._respond(request)
+        except (OSError, ValueError):
+            return None  # let Flask decide: it has the one implementation of errors
 
-    # -- one request ----------------------------------------------------------------------
-
-    def _serve(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], head: bool
-    ) -> Iterable[bytes] | None:
-        found = self._find(raw_request_path(environ))
+    def _respond(self, request: ImageRequest) -> ImageAnswer | None:
+        found = self._find(request.raw_path)
         if found is None:
             return None
         served, name, signed_path = found
@@ -124,12 +137,12 @@ class ImageFastPath:
         now = self.clock()
         if directory.deadline is not None and directory.deadline <= now:
             return None  # expired: Flask sweeps it and answers like for any unloaded directory
-        query = environ.get("QUERY_STRING", "")
+        query = request.query
         spec = self._variant_spec(query, signed_path, now) if query else None
         if spec is None and not self._query_allows(query, signed_path, now):
             return None
-        if "HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ:
-            return None  # rare preconditions: Werkzeug's slower correct path
+        if request.other_precondition:
+            return None
         fd = self._open(directory.real_path, name)
         if fd is None:
             return None
@@ -139,11 +152,10 @@ class ImageFastPath:
             if variant is None:
                 return None
             fd = variant[0]
-        try:
-            return self._respond(environ, start_response, fd, name, head, directory, variant)
-        except BaseException:
-            os.close(fd)
-            raise
+        answer = self._answer(request, fd, name, variant)
+        if answer is not None and self.idle_mode:
+            answer.touched = directory
+        return answer
 
     def _find(self, raw_path: str) -> tuple[ServedDirectory, str, str] | None:
         """Return the directory, the decoded name and the signed path of an image request."""
@@ -152,11 +164,13 @@ class ImageFastPath:
             served = snapshot.current
             name = _name(raw_path, len("/images/"), 1)
             signed_path = f"/images/{name}"
-        else:
+        elif raw_path.startswith("/d/"):
             dir_id, slash, _ = raw_path[len("/d/") :].partition("/")
             served = snapshot.by_id.get(dir_id) if slash else None
             name = _name(raw_path, len("/d/") + len(dir_id) + 1, 2)
             signed_path = f"/d/{dir_id}/{name}"
+        else:
+            return None
         if served is None or name is None or not is_image_name(name):
             return None
         if "/" in name and not served.directory.recursive:
@@ -230,119 +244,99 @@ class ImageFastPath:
             resolved = resolve_image_file(root_real, name)
             if resolved is None:
                 return None
-            fd = os.open(resolved[0], _OPEN_FLAGS)
-        else:
-            # The root is a real path, so refusing a symlink as the last component is enough
-            # to stay inside it; a symlinked file (even one that stays inside) goes to Flask.
-            try:
-                fd = os.open(f"{root_real}/{name}", _OPEN_FLAGS | os.O_NOFOLLOW)
-            except OSError:
-                return None
-        return fd
+            return os.open(resolved[0], _OPEN_FLAGS)
+        # The root is a real path, so refusing a symlink as the last component is enough to
+        # stay inside it; a symlinked file (even one that stays inside) goes to Flask.
+        try:
+            return os.open(f"{root_real}/{name}", _OPEN_FLAGS | os.O_NOFOLLOW)
+        except OSError:
+            return None
 
-    def _respond(
+    def _answer(
         self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
+        request: ImageRequest,
         fd: int,
         name: str,
-        head: bool,
-        directory: Directory,
-        variant: tuple[int, Variant, int] | None = None,
-    ) -> Iterable[bytes] | None:
+        variant: tuple[int, Variant, int] | None,
+    ) -> ImageAnswer | None:
+        """Build the answer from an open descriptor, which this closes unless it streams."""
+        answer = None
+        try:
+            answer = self._answer_open(request, fd, name, variant)
+            return answer
+        finally:
+            if answer is None or answer.stream_fd is None:
+                os.close(fd)
+
+    def _answer_open(
+        self,
+        request: ImageRequest,
+        fd: int,
+        name: str,
+        variant: tuple[int, Variant, int] | None,
+    ) -> ImageAnswer | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
             return None
-        if self.idle_mode:
-            self.registry.touch(directory)
         download_name = name.rsplit("/", 1)[-1]
         etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-        media_type, modified, extra = media_type_for(name), int(info.st_mtime), []
+        media_type, modified = media_type_for(name), int(info.st_mtime)
         if variant is not None:
             _, cached, modified = variant
             download_name = download_name.rsplit(".", 1)[0] + cached.extension
             etag, media_type = f'"{cached.etag}"', cached.media_type
-            extra = [("X-Variant-Cache", "hit")]
         common = [
-            ("Content-Disposition", content_disposition(download_name)),
-            ("Cache-Control", self.cache_control),
-            ("Expires", expires_header(int(time.time()), self.config.cache_max_age)),
-            ("ETag", etag),
+            (b"Content-Disposition", _disposition(download_name)),
+            (b"Cache-Control", self.cache_control),
+            (b"Expires", _expires(int(time.time()), self.config.cache_max_age)),
+            (b"ETag", etag.encode("latin-1")),
             *_FIXED_HEADERS,
-            *extra,
         ]
-        if not is_modified(environ, etag, modified):
-            os.close(fd)
-            start_response("304 Not Modified", common)
-            return []
-        range_header = environ.get("HTTP_RANGE")
-        if range_header is not None:
-            return self._respond_range(
-                start_response,
-                fd,
-                info.st_size,
-                range_header,
-                head,
-                [
-                    ("Content-Type", media_type),
-                    ("Last-Modified", last_modified_header(modified)),
-                    *common,
-                ],
-            )
-        headers = [
-            ("Content-Type", media_type),
-            ("Content-Length", str(info.st_size)),
-            ("Last-Modified", last_modified_header(modified)),
-            *common,
-        ]
-        if head:
-            os.close(fd)
-            start_response("200 OK", headers)
-            return []
-        if info.st_size <= SMALL_FILE_BYTES:
-            with os.fdopen(fd, "rb", buffering=0) as stream:
-                data = stream.read()
-            if len(data) != info.st_size:
-                return None  # changed while we read it: let the slow path take a fresh look
-            start_response("200 OK", headers)
-            return [data]
-        stream = os.fdopen(fd, "rb")
-        start_response("200 OK", headers)
-        wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
-        return wrapper(stream, STREAM_BLOCK_BYTES)
+        if variant is not None:
+            common.append(_VARIANT_HIT)
+        if not is_modified(request.if_none_match, request.if_modified_since, etag, modified):
+            return ImageAnswer(304, common)
+        head = [(b"Content-Type", media_type.encode("latin-1"))]
+        last_modified = (b"Last-Modified", _last_modified(modified))
+        if request.range is not None:
+            return _answer_range(request, fd, info.st_size, [*head, last_modified, *common])
+        headers = [*head, (b"Content-Length", b"%d" % info.st_size), last_modified, *common]
+        if request.head:
+            return ImageAnswer(200, headers)
+        if info.st_size > SMALL_FILE_BYTES:
+            return ImageAnswer(200, headers, stream_fd=fd, stream_length=info.st_size)
+        data = os.read(fd, info.st_size + 1)
+        if len(data) != info.st_size:
+            return None  # changed while we read it: let the slow path take a fresh look
+        return ImageAnswer(200, headers, data)
 
-    @staticmethod
-    def _respond_range(
-        start_response: Callable[..., Any],
-        fd: int,
-        size: int,
-        range_header: str,
-        head: bool,
-        headers: list[tuple[str, str]],
-    ) -> Iterable[bytes] | None:
-        """Answer one satisfiable byte range with 206; anything else is Werkzeug's (416...)."""
-        byte_range = single_range(range_header, size, SMALL_FILE_BYTES)
-        if byte_range is None:
-            os.close(fd)
-            return None
-        start, stop = byte_range
-        try:
-            data = b"" if head else os.pread(fd, stop - start, start)
-        finally:
-            os.close(fd)
-        if not head and len(data) != stop - start:
-            return None  # the file shrank meanwhile
-        start_response(
-            "206 Partial Content",
-            [
-                *headers[:1],
-                ("Content-Length", str(stop - start)),
-                *headers[1:],
-                ("Content-Range", f"bytes {start}-{stop - 1}/{size}"),
-            ],
-        )
-        return [data] if data else []
+
+def _answer_range(
+    request: ImageRequest, fd: int, size: int, headers: list[Header]
+) -> ImageAnswer | None:
+    """Answer one satisfiable byte range with 206; anything else is Werkzeug's (416...)."""
+    byte_range = single_range(request.range or "", size, SMALL_FILE_BYTES)
+    if byte_range is None:
+        return None
+    start, stop = byte_range
+    data = b"" if request.head else os.pread(fd, stop - start, start)
+    if not request.head and len(data) != stop - start:
+        return None  # the file shrank meanwhile
+    return ImageAnswer(
+        206,
+        [
+            headers[0],
+            (b"Content-Length", b"%d" % (stop - start)),
+            *headers[1:],
+            (b"Content-Range", f"bytes {start}-{stop - 1}/{size}".encode()),
+        ],
+        data,
+    )
+
+
+def is_known_range_unit(value: str) -> bool:
+    """Tell whether a Range header is in bytes; RFC 9110 14.2 says to ignore other units."""
+    return value.lstrip().lower().startswith("bytes=")
 
 
 def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
@@ -351,3 +345,18 @@ def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
         name = raw_path[start:]
         return name if is_safe_relative_name(name) else None
     return name_from_raw_path(raw_path, prefix_segments)
+
+
+@lru_cache(maxsize=8192)
+def _disposition(download_name: str) -> bytes:
+    return content_disposition(download_name).encode("latin-1")
+
+
+@lru_cache(maxsize=4096)
+def _last_modified(mtime_seconds: int) -> bytes:
+    return last_modified_header(mtime_seconds).encode("latin-1")
+
+
+@lru_cache(maxsize=4)
+def _expires(now_seconds: int, max_age: int) -> bytes:
+    return expires_header(now_seconds, max_age).encode("latin-1")

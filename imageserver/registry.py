@@ -233,18 +233,19 @@ class Registry:
             row = conn.execute("SELECT * FROM directories WHERE id = ?", (dir_id,)).fetchone()
         return Directory.from_row(row)
 
+    def slide_due(self, directory: Directory) -> bool:
+        """Tell whether an access now would move an idle-mode deadline enough to write it."""
+        if directory.deadline is None or directory.timeout_minutes is None:
+            return False
+        slid = self.clock() + directory.timeout_minutes * 60
+        return slid - directory.deadline >= timers.IDLE_SLIDE_MIN_SECONDS
+
     def touch(self, directory: Directory) -> None:
         """Slide an idle-mode deadline after an image access."""
-        if directory.deadline is None or directory.timeout_minutes is None:
-            return
-        now = self.clock()
-        if (
-            now + directory.timeout_minutes * 60 - directory.deadline
-            < timers.IDLE_SLIDE_MIN_SECONDS
-        ):
+        if not self.slide_due(directory):
             return
         with self.store.write() as conn:
-            timers.slide(conn, directory.id, now)
+            timers.slide(conn, directory.id, self.clock())
 
     def sweep(self) -> float | None:
         """Unload every directory past its deadline; return the next pending deadline."""

@@ -1,95 +1,67 @@
-"""Run the app under gunicorn, the production WSGI server; every gunicorn setting lives here.
+"""Run the app under granian, the production server; every granian setting lives here.
 
 Why these settings:
-- gthread workers: image requests block on disk and sockets, threads overlap them cheaply;
-  `IMAGE_SERVER_WORKERS` x `IMAGE_SERVER_THREADS` (default 2 x 8 for a 2-core machine).
-- No preload: each worker opens its own SQLite connections after the fork.
-- `forwarded_allow_ips = ""`: gunicorn trusts X-Forwarded-* from 127.0.0.1 by default, but a
-  tunnel's requests all come from 127.0.0.1; trust is granted only by
-  `IMAGE_SERVER_TRUSTED_PROXIES` (ProxyFix in the app).
-- `graceful_timeout = 4`: SIGTERM finishes within 5 seconds whatever timers are pending.
+- ASGI without lifespan (`asginl`): the image route is answered natively from the ASGI scope,
+  whose `raw_path` keeps `%2F` apart from `/`; Flask runs behind a2wsgi for the rest. Nothing
+  needs a lifespan event: each worker builds its app (and opens its own SQLite connections)
+  after the fork, in `create_asgi_application`.
+- `IMAGE_SERVER_WORKERS` processes (default 2 for a 2-core machine), one Rust runtime thread
+  each, uvloop; Flask's thread pool per worker is `IMAGE_SERVER_THREADS`.
+- HTTP/1.1 only: behind ngrok or a reverse proxy the hop to us is HTTP/1.1, and without TLS
+  there is no negotiated HTTP/2; one protocol is one set of behaviours to test.
+- granian honours no `X-Forwarded-*` at all; trust is granted only by
+  `IMAGE_SERVER_TRUSTED_PROXIES` (ProxyFix in the app), never by the peer being 127.0.0.1.
+- `workers_kill_timeout`: SIGTERM stops everything within 5 seconds, whatever timers or
+  keep-alive connections are pending; a worker that has not drained by then is killed.
+- Failed workers are respawned, so one crash does not take the server down.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from gunicorn import util as gunicorn_util
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes
+from granian.constants import Interfaces
+from granian.constants import Loops
+from granian.log import LogLevels
+from granian.server import Server
 
-from imageserver.app import WSGIApplication
-from imageserver.app import create_application
+from imageserver.asgi import create_asgi_application
 from imageserver.config import Config
 
-GRACEFUL_TIMEOUT_SECONDS = 4
+WORKERS_KILL_TIMEOUT_SECONDS = 3
+# What `python server.py` imports in each worker; shown in granian's start-up log.
+TARGET = "imageserver.asgi:create_asgi_application"
+
+AppFactory = Callable[[], Any]
 
 
-def bind_address(host: str, port: int) -> str:
-    """Format host and port for gunicorn's `bind` (IPv6 literals need brackets)."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
-def gunicorn_options(config: Config) -> dict[str, Any]:
-    """Return the gunicorn settings for `config`."""
+def granian_options(config: Config) -> dict[str, Any]:
+    """Return the granian settings for `config`."""
     return {
-        "bind": [bind_address(config.host, config.port)],
+        "address": config.host.strip("[]"),
+        "port": config.port,
+        "interface": Interfaces.ASGINL,
         "workers": config.workers,
-        "threads": config.threads,
-        "worker_class": "gthread",
-        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-        "timeout": 60,
-        "keepalive": 5,
-        "forwarded_allow_ips": "",
-        "proxy_allow_ips": "",
-        "preload_app": False,
-        "loglevel": config.log_level,
-        "accesslog": None,
-        "errorlog": "-",
-        "proc_name": "imageserver",
-        # One shared ~/.gunicorn/gunicorn.ctl would collide between several servers (tests,
-        # two instances on two ports); we manage the process with signals instead.
-        "control_socket_disable": True,
+        "runtime_threads": 1,
+        "loop": Loops.uvloop,
+        "http": HTTPModes.http1,
+        "websockets": False,
+        "log_level": LogLevels(config.log_level),
+        "log_access": False,
+        "respawn_failed_workers": True,
+        "workers_kill_timeout": WORKERS_KILL_TIMEOUT_SECONDS,
     }
 
 
-def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
-    """Answer a request gunicorn itself refused (bad request line, huge headers) in JSON.
+def run(config: Config, app_factory: AppFactory | None = None) -> None:
+    """Run granian in the foreground until SIGTERM/SIGINT.
 
-    gunicorn writes an HTML page there; the contract says never HTML. The message may echo
-    the client's bytes, so only the reason phrase is sent.
+    :param app_factory: builds the ASGI callable in each worker (default: the real one).
     """
-    body = json.dumps({"detail": reason}, separators=(",", ":")).encode()
-    head = (
-        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
-
-
-class GunicornServer(BaseApplication):
-    """gunicorn driven from Python, so `python server.py` needs no command-line juggling."""
-
-    def __init__(
-        self, config: Config, app_factory: Callable[[], WSGIApplication] | None = None
-    ) -> None:
-        self.config_obj = config
-        self.app_factory = app_factory or (lambda: create_application(config))
-        super().__init__()
-
-    def load_config(self) -> None:
-        # Workers fork from this process, so they inherit the JSON error writer.
-        gunicorn_util.write_error = write_json_error
-        for key, value in gunicorn_options(self.config_obj).items():
-            self.cfg.set(key, value)
-
-    def load(self) -> WSGIApplication:
-        return self.app_factory()
-
-
-def run(config: Config, app_factory: Callable[[], WSGIApplication] | None = None) -> None:
-    """Run gunicorn in the foreground until SIGTERM/SIGINT."""
-    GunicornServer(config, app_factory).run()
+    factory = app_factory or partial(create_asgi_application, config)
+    server = Server(TARGET, **granian_options(config))
+    # Each worker calls the factory after the fork: no state crosses from the main process.
+    server.serve(target_loader=factory, wrap_loader=False)

@@ -99,6 +99,16 @@ def test_file_is_indented_with_two_spaces_and_latest_matches(cli, frames, out):
     assert result.stdout.strip() == str(result.output_file)
 
 
+def test_a_server_default_timeout_gives_all_three_timer_keys(cli, api, frames):
+    # No --timeout: the deadline comes from the server's default; the keys come from GET /.
+    api.post("/timeout/15")
+    document = assert_ok(cli("--dir", frames))
+    assert list(document)[:9] == PINNED_KEYS + TIMER_KEYS
+    assert document["timeout_minutes"] == 15
+    assert document["auto_unload_at"] == api.get("/").json()["auto_unload_at"]
+    assert re.fullmatch(r"(14m \d+s|15m 0s)", document["time_remaining"])
+
+
 def test_name_names_the_file_and_latest_still_follows(cli, frames, out):
     result = cli("--dir", frames, "--name", "run-42")
     assert_ok(result)

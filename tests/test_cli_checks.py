@@ -63,6 +63,7 @@ def test_http_sequence_follows_the_contract(cli, fake, folder):
     assert [path.rsplit("=", 1)[0] + "=" for path in listing] == pages
     assert control[5 + len(pages) :] == [
         ("GET", f"/api/directories/{DIR_ID}"),
+        ("GET", "/"),  # the timer keys, from GET / as the first version took them
         ("GET", "/api/directories"),
         ("POST", "/unload"),
     ]

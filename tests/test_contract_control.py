@@ -714,6 +714,18 @@ def test_set_timeout_with_nothing_current_applies_to_next_load(api, frames):
     assert status(api)["timeout_minutes"] == 7
 
 
+def test_set_timeout_zero_with_nothing_current_says_it_applies_to_next_load(api):
+    # The first version's wording for every `m` while nothing is current, 0 included (A.5).
+    body = json_body(api.post("/timeout/0"))
+    assert body == {
+        "status": "success",
+        "timeout_minutes": 0,
+        "timeout_enabled": False,
+        "message": "Timeout set to 0 minutes. Will apply to next loaded directory.",
+    }
+    assert json_body(api.get("/timeout")) == {"timeout_minutes": 0, "timeout_enabled": False}
+
+
 def test_set_timeout_parses_leading_zeros(api):
     body = json_body(api.post("/timeout/007"))
     assert body["timeout_minutes"] == 7

@@ -1,8 +1,9 @@
-"""The image fast path (issue 7): which requests it answers, and that it answers like Flask.
+"""The image fast path (issues 7, 11): which requests it answers, and that it answers like Flask.
 
-These tests drive the real WSGI stack in process (fast path in front of the real Flask app,
-real SQLite state, real files) so they can see whether Flask was reached; the contract suites
-run the same stack over HTTP under gunicorn.
+These tests drive the real stacks in process (the native image path in front of the real
+Flask app, real SQLite state, real files) so they can see whether Flask was reached: the ASGI
+application granian runs, and the WSGI middleware of `imageserver.wsgi`. The contract suites
+run the ASGI stack over HTTP under granian.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import pytest
 from werkzeug.test import Client
 from werkzeug.test import TestResponse
 
-from imageserver.app import create_application
+from imageserver.app import create_app
+from imageserver.asgi import ImageServerASGI
 from imageserver.config import Config
+from imageserver.context import EXTENSION_KEY
 from imageserver.fastpath import SMALL_FILE_BYTES
-from imageserver.fastpath import ImageFastPath
+from imageserver.fastpath import ImageResponder
+from imageserver.wsgi_fastpath import ImageFastPath
+from tests.support.asgi_client import ASGIClient
 from tests.support.images import make_frames
 from tests.support.images import make_image
 from tests.test_variants import make_frame
@@ -27,20 +32,28 @@ from tests.test_variants import make_frame
 VOLATILE_HEADERS = {"Date", "Expires"}
 
 
-class Stack:
-    """The fast path over a spied Flask app, with a clock the test moves."""
+ENGINES = ["asgi", "wsgi"]
 
-    def __init__(self, state_dir: Path, **settings: Any) -> None:
+
+class Stack:
+    """The native path over a spied Flask app, with a clock the test moves.
+
+    :param engine: `asgi` (what granian runs) or `wsgi` (the WSGI entry point).
+    """
+
+    def __init__(self, state_dir: Path, engine: str = "asgi", **settings: Any) -> None:
         self.now = 1_800_000_000.0
+        self.engine = engine
         settings.setdefault("variant_cache_dir", str(state_dir / "variants"))
-        config = Config.from_env({}, env_file=None, state_dir=str(state_dir), **settings)
-        self.fast: ImageFastPath = create_application(
-            config, clock=lambda: self.now, start_sweeper=False
-        )
-        self.flask = self.fast.app
+        self.config = Config.from_env({}, env_file=None, state_dir=str(state_dir), **settings)
+        self.flask = create_app(self.config, clock=lambda: self.now, start_sweeper=False)
+        registry = self.flask.extensions[EXTENSION_KEY].registry
+        responder = ImageResponder(self.config, registry, lambda: self.now)
         self.flask_calls: list[str] = []
-        self.fast.app = self._spy
-        self.client = Client(self.fast)
+        if engine == "asgi":
+            self.client: Any = ASGIClient(ImageServerASGI(responder, self._spy, threads=2))
+        else:
+            self.client = Client(ImageFastPath(self._spy, responder))
 
     def _spy(self, environ: dict, start_response: Callable) -> Any:
         self.flask_calls.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
@@ -59,9 +72,14 @@ class Stack:
         return response.get_json()
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Stack:
-    return Stack(tmp_path / "state")
+def stack(tmp_path: Path, engine: str) -> Stack:
+    return Stack(tmp_path / "state", engine)
 
 
 @pytest.fixture
@@ -247,7 +265,7 @@ def test_a_change_made_by_another_process_is_seen(stack, folder, tmp_path):
     stack.load(folder)
     assert_fast(stack.request("GET", "/images/frame_000001.jpg"))
     # A second stack on the same state stands in for another worker process.
-    other = Stack(Path(stack.fast.config.state_dir))
+    other = Stack(Path(stack.config.state_dir), stack.engine)
     other.request("POST", "/unload")
     assert_flask(stack.request("GET", "/images/frame_000001.jpg"), 400)
     assert_fast(stack.request("GET", f"/d/{first['id']}/frame_000000.jpg"))
@@ -262,8 +280,8 @@ def test_a_passed_deadline_is_never_served(stack, folder):
     assert_flask(stack.request("GET", "/images/frame_000000.jpg"), 400)
 
 
-def test_idle_mode_slides_the_deadline_on_fast_requests(tmp_path, folder):
-    stack = Stack(tmp_path / "idle-state", timeout_mode="idle")
+def test_idle_mode_slides_the_deadline_on_fast_requests(tmp_path, folder, engine):
+    stack = Stack(tmp_path / "idle-state", engine, timeout_mode="idle")
     loaded = stack.load(folder, timeout_minutes=1)
     path = f"/d/{loaded['id']}/frame_000000.jpg"
     for _ in range(3):
@@ -273,8 +291,8 @@ def test_idle_mode_slides_the_deadline_on_fast_requests(tmp_path, folder):
     assert_flask(stack.request("GET", path), 404)
 
 
-def test_signed_urls_are_checked_on_the_fast_path(tmp_path, folder):
-    stack = Stack(tmp_path / "signed-state", signing_key="k1")
+def test_signed_urls_are_checked_on_the_fast_path(tmp_path, folder, engine):
+    stack = Stack(tmp_path / "signed-state", engine, signing_key="k1")
     loaded = stack.load(folder)
     listing, _ = stack.request("GET", f"/api/directories/{loaded['id']}/images")
     url = listing.get_json()["images"][0]["url"]
@@ -296,8 +314,8 @@ def test_a_fifo_swapped_in_for_an_indexed_file_does_not_hang(stack, folder):
     assert_flask(stack.request("GET", f"/d/{loaded['id']}/frame_000001.jpg"), 404)
 
 
-def test_a_cached_variant_is_sent_by_the_fast_path_like_flask(tmp_path):
-    stack = Stack(tmp_path / "state", variant_cache_dir=str(tmp_path / "cache"))
+def test_a_cached_variant_is_sent_by_the_fast_path_like_flask(tmp_path, engine):
+    stack = Stack(tmp_path / "state", engine, variant_cache_dir=str(tmp_path / "cache"))
     folder = tmp_path / "f"
     make_frame(folder / "frame.jpg", (800, 450))
     make_frame(folder / "sub" / "deep.jpg", (800, 450))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import suppress
@@ -65,6 +66,13 @@ def build_document(
     document.update({key: timer[key] for key in TIMER_KEYS if timer.get(key) is not None})
     document.update({key: value for key, value in extras.items() if key not in document})
     return document
+
+
+def time_remaining(auto_unload_at: str, now: float) -> str:
+    """Format the time left until a local `auto_unload_at` as `"{M}m {S}s"` (CONTRACT A.0)."""
+    deadline = time.mktime(time.strptime(auto_unload_at, TIMESTAMP_FORMAT))
+    seconds = max(0, int(deadline - now))
+    return f"{seconds // 60}m {seconds % 60}s"
 
 
 def dir_basename(directory: str) -> str:

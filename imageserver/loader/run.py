@@ -3,7 +3,7 @@
 Sequence (CONTRACT A.6): `/healthz` (starting a local server when nothing answers), then
 `POST /unload` with `--unload-first`, `GET /` (already current? skip the load unless
 `--force-reload`), `POST /timeout/{t}` with `--timeout`, `POST /load-directory`, the paged
-listing, `GET /api/directories/<id>` for the timer, the HEAD checks, the JSON file, and
+listing, `GET /api/directories/<id>` and `GET /` for the timer, the HEAD checks, the JSON file, and
 finally the unload with `--unload`.
 """
 
@@ -108,6 +108,7 @@ async def run(options: Options) -> RunResult:
             listed = await client.images(dir_id, variant)
             images = variant_urls(sorted(listed, key=lambda image: image["name"]), variant)
             summary = await client.directory(dir_id)
+            summary = {**summary, **await _timer(client, directory, summary)}
             failures, sizes = await asyncio.gather(
                 _verify(session, images, options), _dimensions(files, directory, images, options)
             )
@@ -175,6 +176,21 @@ async def _current_entry(
         if entry.get("id") == listing.get("current") and entry.get("directory") == directory:
             return entry if same_mode else None
     return None
+
+
+async def _timer(client: ServerClient, directory: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the directory's `timeout_minutes`, `auto_unload_at` and `time_remaining`.
+
+    Taken from `GET /` (CONTRACT A.1), as the first version did, while the directory is
+    current; if another client made another one current meanwhile, from its own entry.
+    """
+    status = await client.status()
+    if status.get("current_directory") == directory:
+        return {key: status.get(key) for key in output.TIMER_KEYS}
+    timer = {key: summary.get(key) for key in output.TIMER_KEYS}
+    if timer["auto_unload_at"] and not timer["time_remaining"]:
+        timer["time_remaining"] = output.time_remaining(timer["auto_unload_at"], time.time())
+    return timer
 
 
 async def unload_directory(client: ServerClient, dir_id: str) -> None:

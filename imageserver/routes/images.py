@@ -4,7 +4,7 @@ The name is taken from the raw request target, segment by segment, so `%2F` neve
 separator; then the index, `safe_join` and a `realpath` check confine it to the directory
 (`security.resolve_image_file`). Every refusal is the same 404. The file itself goes to
 Werkzeug's `send_file`, which gives ETag, Last-Modified, 304, single Range 206/416 and lets
-gunicorn use sendfile.
+the server engine stream it.
 
 With a transform parameter (`?max=`, `?preset=`, `?as=datauri`...) the answer is a cached
 variant instead (`routes/variants.py`), with the same headers and conditional behaviour;
@@ -25,6 +25,7 @@ from werkzeug.utils import send_file
 from imageserver.context import Services
 from imageserver.context import services
 from imageserver.errors import ApiError
+from imageserver.image_headers import CORS_HEADERS
 from imageserver.mediatypes import media_type_for
 from imageserver.registry import Directory
 from imageserver.routes.variants import requested_variant
@@ -36,10 +37,6 @@ from imageserver.security import signature_is_valid
 
 bp = Blueprint("images", __name__)
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Last-Modified",
-}
 PREFLIGHT_MAX_AGE = "86400"
 IMAGE_METHODS = ["GET", "HEAD", "OPTIONS"]
 

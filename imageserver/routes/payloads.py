@@ -87,13 +87,14 @@ def directory_summary(config: Config, directory: Directory, now: float) -> dict:
 
 def timeout_set(minutes: int, current: Directory | None) -> dict:
     """The `POST /timeout/{m}` body (CONTRACT A.5)."""
-    if minutes <= 0:
+    if current is None:
+        # Whatever `m`, 0 included: the first version answers exactly this (CONTRACT A.5).
+        message = f"Timeout set to {minutes} minutes. Will apply to next loaded directory."
+    elif minutes <= 0:
         message = (
             "Timeout disabled. Directory will remain loaded until manually unloaded "
             "or server is restarted."
         )
-    elif current is None:
-        message = f"Timeout set to {minutes} minutes. Will apply to next loaded directory."
     else:
         message = (
             f"Timeout set to {minutes} minutes. "

@@ -1,8 +1,8 @@
-"""Run the real gunicorn server with a clock that tests can move.
+"""Run the real server (granian) with a clock that tests can move.
 
 The clock is real time plus an offset in seconds read from IMAGE_SERVER_TEST_CLOCK_FILE, so a
 test "waits" an hour by writing 3600 to that file. Everything else is the production path:
-the same Config, create_application and gunicorn runner as `python server.py`.
+the same Config, create_asgi_application and granian runner as `python server.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from imageserver.app import create_application  # noqa: E402
+from imageserver.asgi import create_asgi_application  # noqa: E402
 from imageserver.config import Config  # noqa: E402
 from imageserver.registry import Registry  # noqa: E402
 from imageserver.serve import run  # noqa: E402
@@ -39,7 +39,7 @@ def main() -> None:
     config = Config.from_env()
     clock = FileClock(os.environ["IMAGE_SERVER_TEST_CLOCK_FILE"])
     Registry(Store(config.database_path), clock, config.default_timeout_minutes).initialise()
-    run(config, lambda: create_application(config, clock=clock))
+    run(config, lambda: create_asgi_application(config, clock=clock))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,198 @@
+"""The ASGI application granian runs: the native image path, then Flask for everything else.
+
+Why ASGI: granian's ASGI scope carries `raw_path`, the request target still percent-encoded,
+so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over the decoded
+path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
+event loop; small files in one read, large ones in blocks read by the loop's thread pool.
+Every other request, and every request the responder declines (each refusal), goes to Flask
+through a2wsgi's `WSGIMiddleware`, which runs it in a thread pool of `IMAGE_SERVER_THREADS`
+and streams bodies both ways. Flask gets the raw target as `RAW_URI`, as under gunicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from werkzeug.wsgi import FileWrapper
+
+from imageserver.app import WSGIApplication
+from imageserver.app import create_app
+from imageserver.config import Config
+from imageserver.context import EXTENSION_KEY
+from imageserver.context import Services
+from imageserver.fastpath import STREAM_BLOCK_BYTES
+from imageserver.fastpath import ImageAnswer
+from imageserver.fastpath import ImageRequest
+from imageserver.fastpath import ImageResponder
+from imageserver.fastpath import is_known_range_unit
+from imageserver.registry import Directory
+from imageserver.timers import Clock
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_IMAGE_PREFIXES = (b"/d/", b"/images/")
+
+
+class ShortRead(OSError):
+    """A streamed file shrank after its Content-Length was sent: the answer is cut short."""
+
+
+class ImageServerASGI:
+    """ASGI callable: answers plain image GET/HEAD natively and hands the rest to Flask."""
+
+    def __init__(self, responder: ImageResponder, flask_app: WSGIApplication, threads: int):
+        self.responder = responder
+        self.registry = responder.registry
+        self.fallback = WSGIMiddleware(_with_raw_target(flask_app), workers=threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)  # lifespan and websocket: a2wsgi's
+            return
+        method = scope["method"]
+        if method == "GET" or method == "HEAD":
+            request = _image_request(scope, method == "HEAD")
+            if request is not None:
+                answer = self.responder.respond(request)
+                if answer is not None:
+                    await self._send(answer, send)
+                    return
+        await self.fallback(_without_unknown_range(scope), _as_coroutine(receive), send)
+
+    async def _send(self, answer: ImageAnswer, send: Send) -> None:
+        try:
+            if answer.touched is not None and self.registry.slide_due(answer.touched):
+                await self._slide(answer.touched)
+            await send(
+                {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+            )
+        except BaseException:  # the client left, or the worker is stopping
+            if answer.stream_fd is not None:
+                os.close(answer.stream_fd)
+            raise
+        if answer.stream_fd is None:
+            await send({"type": "http.response.body", "body": answer.body})
+        else:
+            await _stream(answer.stream_fd, answer.stream_length, send)
+
+    async def _slide(self, directory: Directory) -> None:
+        """Slide an idle-mode deadline off the event loop, before the answer goes out.
+
+        It is a SQLite write, which may wait for another writer's lock: never on the loop.
+        Committed before the answer, so the client's next request sees the new deadline.
+        """
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.registry.touch, directory)
+        except Exception:  # the image was served; a missed slide only shortens the deadline
+            log.exception("idle-mode deadline slide failed")
+
+
+def create_asgi_application(
+    config: Config, clock: Clock | None = None, start_sweeper: bool = True
+) -> ImageServerASGI:
+    """Build the ASGI callable granian runs: the native image path in front of Flask.
+
+    Parameters as for `app.create_app`.
+    """
+    app = create_app(config, clock, start_sweeper)
+    svc: Services = app.extensions[EXTENSION_KEY]
+    responder = ImageResponder(config, svc.registry, svc.clock)
+    return ImageServerASGI(responder, app, config.threads)
+
+
+def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
+    """Read an image request out of the scope, or None when the path is not an image route."""
+    raw_path: bytes = scope.get("raw_path") or b""
+    if not raw_path.startswith(_IMAGE_PREFIXES):
+        return None
+    request = ImageRequest(
+        head, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1")
+    )
+    for name, value in scope["headers"]:
+        if name == b"range":
+            request.range = value.decode("latin-1")
+        elif name == b"if-none-match":
+            request.if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since":
+            request.if_modified_since = value.decode("latin-1")
+        elif name == b"if-range" or name == b"if-match":
+            request.other_precondition = True
+    if request.range is not None and not is_known_range_unit(request.range):
+        request.range = None  # RFC 9110 14.2: a Range in an unknown unit is ignored
+    return request
+
+
+def _without_unknown_range(scope: Scope) -> Scope:
+    """Drop a Range header in a unit other than bytes, which Werkzeug would answer with 416."""
+    headers = scope["headers"]
+    if not any(
+        name == b"range" and not is_known_range_unit(value.decode("latin-1"))
+        for name, value in headers
+    ):
+        return scope
+    kept = [(name, value) for name, value in headers if name != b"range"]
+    return {**scope, "headers": kept}
+
+
+async def _stream(fd: int, length: int, send: Send) -> None:
+    """Send `length` bytes of `fd` in blocks read off the event loop, then close it.
+
+    :raise ShortRead: the file shrank; the connection is then cut rather than padded.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        offset = 0
+        while offset < length:
+            size = min(STREAM_BLOCK_BYTES, length - offset)
+            block = await loop.run_in_executor(None, os.pread, fd, size, offset)
+            if not block:
+                raise ShortRead(f"file shrank to {offset} of {length} bytes while sent")
+            offset += len(block)
+            more = offset < length
+            await send({"type": "http.response.body", "body": block, "more_body": more})
+    finally:
+        os.close(fd)
+
+
+def _as_coroutine(receive: Receive) -> Receive:
+    """Wrap granian's `receive`, whose awaitable is a Rust future and not a coroutine.
+
+    a2wsgi hands `receive()` to `asyncio.run_coroutine_threadsafe`, which takes coroutines only.
+    """
+
+    async def receive_message() -> dict[str, Any]:
+        return await receive()
+
+    return receive_message
+
+
+def _with_raw_target(app: WSGIApplication) -> WSGIApplication:
+    """Give Flask the raw request target (`RAW_URI`) and a file wrapper with large blocks."""
+
+    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        scope = environ["asgi.scope"]
+        raw_path = scope.get("raw_path")
+        if raw_path is not None:
+            query = scope.get("query_string") or b""
+            target = raw_path + b"?" + query if query else raw_path
+            environ["RAW_URI"] = target.decode("latin-1")
+        environ["wsgi.file_wrapper"] = _large_block_wrapper
+        return app(environ, start_response)
+
+    return call
+
+
+def _large_block_wrapper(file: Any, buffer_size: int = STREAM_BLOCK_BYTES) -> FileWrapper:
+    # Werkzeug asks for 8 KiB blocks; each block is one trip through a2wsgi's queue.
+    return FileWrapper(file, max(buffer_size, STREAM_BLOCK_BYTES))
