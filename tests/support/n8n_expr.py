@@ -255,8 +255,25 @@ def to_text(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     if value is None or value is UNDEFINED:
+        # n8n splices nothing, silently: a body would lose a value.
         raise ExpressionError("null or undefined spliced into text")
-    return json.dumps(value, separators=(",", ":"))
+    # n8n splices "[object Object]" (or "a,b" for an array): never what a body wants.
+    raise ExpressionError("an object or array spliced into text; use JSON.stringify")
+
+
+def js_stringify(value: Any) -> str:
+    """`JSON.stringify(value)` as JavaScript writes it: `1.0` is `1`, no spaces."""
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {key: plain(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [plain(inner) for inner in item]
+        return item
+
+    return json.dumps(plain(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def compile_expression(text: str) -> Callable[[dict], Any]:

@@ -7,16 +7,16 @@ turned into text (`to_text`) and spliced in. Expressions compile with n8n_expr.p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
 from tests.support.n8n_expr import ExpressionError
 from tests.support.n8n_expr import compile_expression
+from tests.support.n8n_expr import js_stringify
 from tests.support.n8n_expr import to_text
 
 GLOBALS: dict[str, Any] = {
-    "JSON": {"stringify": lambda value: json.dumps(value, separators=(",", ":"))},
+    "JSON": {"stringify": js_stringify},
     "encodeURIComponent": lambda text: quote(to_text(text), safe="-_.!~*'()"),
 }
 
