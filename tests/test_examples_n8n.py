@@ -233,3 +233,9 @@ def test_templates_resolve_as_n8n_resolves_them(template: str, expected: object)
 def test_reading_a_missing_field_fails_instead_of_sending_undefined() -> None:
     with pytest.raises(ExpressionError, match="no field 'url'"):
         evaluate('={"image_url": "{{ $json.url }}"}', {"$json": {"name": "a.jpg"}})
+
+
+def test_an_object_spliced_into_text_fails_as_it_would_break_the_body() -> None:
+    # n8n would send "[object Object]" here; the workflows use JSON.stringify instead.
+    with pytest.raises(ExpressionError, match="JSON.stringify"):
+        evaluate('={"inputs": {{ $json.inputs }}}', {"$json": {"inputs": [{"a": 1}]}})
