@@ -12,12 +12,14 @@ and streams bodies both ways. Flask gets the raw target as `RAW_URI`, as under g
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from a2wsgi import WSGIMiddleware
 from werkzeug.wsgi import FileWrapper
@@ -42,6 +44,18 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _IMAGE_PREFIXES = (b"/d/", b"/images/")
+# Every printable ASCII character stays as sent: only bytes >= 0x80 get percent-encoded.
+_QUERY_SAFE = bytes(range(0x21, 0x7F))
+_INTERNAL_ERROR = json.dumps({"detail": "Internal Server Error"}).encode()
+_INTERNAL_ERROR_START = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(_INTERNAL_ERROR)),
+    ],
+}
+_INTERNAL_ERROR_BODY = {"type": "http.response.body", "body": _INTERNAL_ERROR}
 
 
 class ShortRead(OSError):
@@ -68,7 +82,25 @@ class ImageServerASGI:
                 if answer is not None:
                     await self._send(answer, send)
                     return
-        await self.fallback(_without_unknown_range(scope), _as_coroutine(receive), send)
+        await self._to_flask(_for_flask(scope), receive, send)
+
+    async def _to_flask(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run Flask; should anything below it fail, answer the contract's JSON 500."""
+        started = False
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.fallback(scope, _as_coroutine(receive), tracked_send)
+        except Exception:
+            if started:
+                raise  # too late for an error body: the engine drops the connection
+            log.exception("request failed outside Flask's error handling")
+            await send(_INTERNAL_ERROR_START)
+            await send(_INTERNAL_ERROR_BODY)
 
     async def _send(self, answer: ImageAnswer, send: Send) -> None:
         try:
@@ -131,6 +163,16 @@ def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
     if request.range is not None and not is_known_range_unit(request.range):
         request.range = None  # RFC 9110 14.2: a Range in an unknown unit is ignored
     return request
+
+
+def _for_flask(scope: Scope) -> Scope:
+    """Adjust a scope for Flask: an ASCII query string, and no Range in an unknown unit."""
+    query = scope["query_string"]
+    if not query.isascii():
+        # Raw UTF-8 in a query (curl sends it as typed) would break a2wsgi's ASCII decode;
+        # percent-encoded, it means the same to Werkzeug.
+        scope = {**scope, "query_string": quote_from_bytes(query, safe=_QUERY_SAFE).encode()}
+    return _without_unknown_range(scope)
 
 
 def _without_unknown_range(scope: Scope) -> Scope:

@@ -1,4 +1,4 @@
-"""Fixtures: real gunicorn servers on free loopback ports, real images in temp folders."""
+"""Fixtures: real servers (`python server.py`, granian) on free ports, real images in temp dirs."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def assert_detail(response: requests.Response, status: int, detail: object) -> N
 
 @pytest.fixture(scope="session")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real `python server.py` (gunicorn, 2 workers) shared by the contract tests."""
+    """One real `python server.py` (granian, 2 workers) shared by the contract tests."""
     server = ServerProcess(tmp_path_factory.mktemp("shared-state")).start()
     yield server
     server.stop()

@@ -112,13 +112,12 @@ class RawResponse:
     body: bytes
 
     @property
-    def from_gunicorn(self) -> bool:
-        """gunicorn's own rejection of a malformed request line (it never reached the app).
+    def from_engine(self) -> bool:
+        """The engine's own rejection of a malformed request (it never reached the app).
 
-        gunicorn writes those answers itself, without the `Server` header it adds to every
-        response of the app.
+        CONTRACT A.0 allows a bodiless 400/414/431 there; every answer of the app has a body.
         """
-        return self.status in (400, 414, 431) and "Server" not in self.headers
+        return self.status in (400, 414, 431) and not self.body
 
 
 def raw_request(port: int, target: bytes, method: bytes = b"GET") -> RawResponse:
@@ -341,7 +340,7 @@ def special_templates(secret_abs: str) -> list[str]:
         "{p}%f0%80%80%ae%f0%80%80%ae/secret.png",
         "{p}%ed%a0%80.png",  # an encoded surrogate: invalid UTF-8
         "{p}%ff%fe.png",
-        # NUL bytes, encoded and raw (gunicorn refuses the raw ones itself).
+        # NUL bytes, encoded and raw (the engine refuses the raw ones itself).
         "{p}%00",
         "{p}secret.png%00.png",
         "{p}frame_000000.jpg%00",
@@ -353,7 +352,7 @@ def special_templates(secret_abs: str) -> list[str]:
         "{p}secret.png\x00.png",
         "{p}frame_000000.jpg\x00",
         "{p}..\x00/secret.png",
-        # Very long names: 4 KB+ segments (the longest get gunicorn's own 414).
+        # Very long names: 4 KB+ segments (the longest may get the engine's own 414).
         "{p}" + "a" * 251 + ".png",  # 255 bytes: NAME_MAX exactly
         "{p}" + "a" * 300 + ".png",
         "{p}" + "a" * 3000 + ".png",
@@ -366,7 +365,7 @@ def special_templates(secret_abs: str) -> list[str]:
         "{p}" + "../" * 1000 + "secret.png",
         "{p}" + "..%2F" * 1000 + "secret.png",
         "{p}" + "a" * 4000 + "/../secret.png",
-        # Odd bytes in the request line (gunicorn refuses these itself).
+        # Odd bytes in the request line (the engine refuses these itself).
         "{p}.. /secret.png",
         "{p}..\t/secret.png",
         "{p}\xc0\xae\xc0\xae/secret.png",
@@ -564,7 +563,7 @@ def refusal_problems(method: bytes, response: RawResponse) -> list[str]:
     """Return how a response differs from the contract's one refusal: `404 {"detail": str}`."""
     if response.status == 200:
         return ["answered 200 for a name outside the loaded directory"]
-    if response.from_gunicorn:
+    if response.from_engine:
         return []  # rejected before the app: allowed, as long as nothing leaked
     problems = []
     if response.status != 404:

@@ -297,7 +297,7 @@ RAW_FRAGMENTS = [
     "%ed%a0%80",  # an encoded surrogate: invalid UTF-8
     "%ff",
     "%80",
-    "\xc3\xa9",  # raw non-ASCII bytes, as gunicorn hands them over (latin-1)
+    "\xc3\xa9",  # raw non-ASCII bytes, as the engine hands them over (latin-1)
     ";",
     ";x=1",
     "?",

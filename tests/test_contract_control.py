@@ -1,7 +1,7 @@
 """The control API over real HTTP: CONTRACT A.0, A.1, A.2, A.4, A.5, the control half of B.4,
 and B.5's health check and robots.txt.
 
-Every test talks to a real gunicorn server (`api` is the shared one, reset before each test;
+Every test talks to a real server (granian) (`api` is the shared one, reset before each test;
 `server_factory` starts a dedicated one when a test needs its own environment).
 """
 

@@ -1,6 +1,6 @@
 """Schemathesis fuzzing of every operation in `/openapi.json`, against the real server.
 
-Each run starts `python server.py` (gunicorn) on a loopback port with a folder of real images
+Each run starts `python server.py` (granian) on a loopback port with a folder of real images
 loaded, reads the document over HTTP, and has schemathesis generate valid (positive) and
 invalid (negative) requests for every path and method. The server must never answer 5xx, and
 every answer must have a documented status, media type, headers and JSON shape. It runs twice:

@@ -1,6 +1,6 @@
 """The shell scripts of CONTRACT B.6, each run as a real subprocess.
 
-`persistent_run.sh` starts real gunicorn servers; `unload_directory.sh` and
+`persistent_run.sh` starts real servers; `unload_directory.sh` and
 `run_with_progress.sh` talk to real servers; `setup_ngrok.sh` talks to a stand-in of the
 ngrok agent API (a fake `ngrok` executable, or an in-test HTTP server). All traffic stays on
 loopback, and every process a test starts is stopped in a teardown.

@@ -1,7 +1,7 @@
 """Lock-down (CONTRACT B.4, issue 5): tokens, signatures, CORS, hidden paths, start-up warning.
 
-Every HTTP check runs against the real server under gunicorn; the start-up warning is checked
-through `cli_server.main` with gunicorn replaced, so no test binds a non-loopback address.
+Every HTTP check runs against the real server under granian; the start-up warning is checked
+through `cli_server.main` with the engine replaced, so no test binds a non-loopback address.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Image variants over real HTTP (issue: variants for model APIs).
 
-One gunicorn server (2 workers) for the module, with its variant cache in a temporary folder
+One real server (2 workers) for the module, with its variant cache in a temporary folder
 and `IMAGE_SERVER_MAX_PIXELS=30000000`; real images made with Pillow: a 6000x4000 JPEG, a
 1920x1080 frame, EXIF-rotated photos, PNG with alpha, an animated GIF, HEIC and AVIF when the
 plugins are here, and decompression bombs.

@@ -1,4 +1,4 @@
-"""Start the real server (gunicorn via `python server.py`) on a free loopback port."""
+"""Start the real server (`python server.py`, granian) on a free loopback port."""
 
 from __future__ import annotations
 
