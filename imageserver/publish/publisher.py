@@ -57,8 +57,9 @@ def publish(
     entries = scan_directory(spec.root, spec.recursive)
     params = dict(spec.variant)
     objects, refused = plan_objects(spec.root, entries, spec.target, params)
-    client = s3.make_client(spec.endpoint_url, spec.workers)
-    probe = s3.make_client(spec.endpoint_url, 1, attempts=s3.PROBE_ATTEMPTS)
+    session = s3.make_session()
+    client = s3.make_client(session, spec.endpoint_url, spec.workers)
+    probe = s3.make_client(session, spec.endpoint_url, 1, attempts=s3.PROBE_ATTEMPTS)
     # Originals, or one variant's objects, all live in one folder: list only that one.
     folder = spec.target.list_prefix(variant_tag(params)) if params else spec.target.list_prefix()
     remote = s3.list_etags(probe, spec.target, folder)
@@ -77,7 +78,7 @@ def publish(
         finally:
             run.manifest.save()
     run.report()
-    urls = [_url(spec, client, obj.key) for obj in objects if obj.key in run.stored]
+    urls = _urls(spec, session, client, [obj.key for obj in objects if obj.key in run.stored])
     expires = None if spec.public_base_url else datetime.fromtimestamp(time.time() + spec.url_ttl)
     return Published(urls, run.counts, run.failures, expires)
 
@@ -181,7 +182,10 @@ class _Run:
             self.on_progress(self.counts)
 
 
-def _url(spec: PublishSpec, client: Any, key: str) -> str:
+def _urls(spec: PublishSpec, session: Any, client: Any, keys: list[str]) -> list[str]:
+    """Hand out `public_base_url/<key>`, else a presigned URL per key (one signing instant)."""
     if spec.public_base_url:
-        return f"{spec.public_base_url.rstrip('/')}/{quote(key, safe='/')}"
-    return s3.presigned_url(client, spec.target, key, spec.url_ttl)
+        base = spec.public_base_url.rstrip("/")
+        return [f"{base}/{quote(key, safe='/')}" for key in keys]
+    signer = s3.presigner(session, client)
+    return [signer.url(spec.target.bucket, key, spec.url_ttl) for key in keys]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.session
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError
@@ -34,6 +35,7 @@ from botocore.exceptions import PartialCredentialsError
 from imageserver.publish.objects import MULTIPART_CHUNK
 from imageserver.publish.objects import MULTIPART_THRESHOLD
 from imageserver.publish.objects import Payload
+from imageserver.publish.presign import Presigner
 from imageserver.publish.target import Target
 
 ATTEMPTS = 5
@@ -52,7 +54,20 @@ class TargetUnavailable(Exception):
     """The store cannot be reached, or refuses us (credentials, bucket); one line (exit 1)."""
 
 
-def make_client(endpoint_url: str | None, pool_size: int, attempts: int = ATTEMPTS) -> Any:
+def make_session() -> Any:
+    """Return a boto3 session: the standard chain of credentials, region and profile.
+
+    Its clients keep timestamps as text: parsing every LastModified with dateutil is most
+    of the time a listing of thousands of keys takes, and we never read them.
+    """
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return boto3.session.Session(botocore_session=core)
+
+
+def make_client(
+    session: Any, endpoint_url: str | None, pool_size: int, attempts: int = ATTEMPTS
+) -> Any:
     """Return an S3 client for `endpoint_url` (None: boto3's own chain decides)."""
     config = BotoConfig(
         signature_version="s3v4",
@@ -64,7 +79,7 @@ def make_client(endpoint_url: str | None, pool_size: int, attempts: int = ATTEMP
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
 def list_etags(client: Any, target: Target, prefix: str) -> dict[str, str]:
@@ -105,10 +120,21 @@ def put_object(
         client.upload_file(payload.path, target.bucket, key, ExtraArgs=extra, Config=_TRANSFER)
 
 
-def presigned_url(client: Any, target: Target, key: str, ttl: int) -> str:
-    """Return a SigV4 presigned GET URL of `key`, valid for `ttl` seconds (computed locally)."""
-    return client.generate_presigned_url(
-        "get_object", Params={"Bucket": target.bucket, "Key": key}, ExpiresIn=ttl
+def presigner(session: Any, client: Any) -> Presigner:
+    """Return a presigner with the client's endpoint and region and the session's credentials.
+
+    :raise TargetUnavailable: no credentials (an anonymous client cannot presign).
+    """
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise unavailable(NoCredentialsError(), client, Target(""))
+    frozen = credentials.get_frozen_credentials()
+    return Presigner(
+        client.meta.endpoint_url,
+        client.meta.region_name or "us-east-1",
+        frozen.access_key,
+        frozen.secret_key,
+        frozen.token,
     )
 
 
