@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)  ## create .venv and install everything (runtime + tests + lint)
 
-run: install  ## install, then run the server in the foreground (gunicorn)
+run: install  ## install, then run the server in the foreground (granian)
 	$(BIN)/python server.py
 
 serve: run  ## same as run

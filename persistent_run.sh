@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the image server (`python server.py`, gunicorn) in the background and manage it.
+# Run the image server (`python server.py`, granian) in the background and manage it.
 #
 # Why it is careful: the port may be held by something else (another server, another
 # user's process). This script only ever signals the PID recorded in its own PID file, and
@@ -19,7 +19,7 @@ usage() {
 Usage: ./persistent_run.sh [start|stop|status|restart] [PORT] [HOST] [TIMEOUT]
        ./persistent_run.sh PORT [HOST] [TIMEOUT]      (same as start)
 
-Run the image server (python server.py, gunicorn) in the background.
+Run the image server (python server.py, granian) in the background.
 
   start    start the server unless it is already running (the default command)
   stop     stop the server started by this script (SIGTERM, wait up to 10 s)
@@ -65,12 +65,12 @@ is_alive() {
 }
 
 # True when PID $1 is alive and its command line is our server (python server.py, or
-# gunicorn's renamed master when setproctitle is installed).
+# granian's renamed main process when setproctitle is installed).
 is_our_server() {
   local pid="$1" cmdline
   is_alive "$pid" || return 1
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-  [[ "$cmdline" == *server.py* || "$cmdline" == *"master [imageserver]"* ]]
+  [[ "$cmdline" == *server.py* || "$cmdline" == *"granian asgi"*"imageserver.asgi"* ]]
 }
 
 # Print the PID recorded in the PID file, if it holds a number.
@@ -94,7 +94,7 @@ host, port = sys.argv[1], int(sys.argv[2])
 host = host.strip("[]") or "0.0.0.0"
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 with socket.socket(family, socket.SOCK_STREAM) as sock:
-    # gunicorn binds with SO_REUSEADDR, so only a live listener makes it fail.
+    # The server binds with SO_REUSEADDR, so only a live listener makes it fail.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -47,7 +47,8 @@ def is_safe_relative_name(name: str) -> bool:
 def raw_request_path(environ: dict) -> str:
     """Return the request path exactly as the client sent it, still percent-encoded.
 
-    gunicorn and Werkzeug's server put the request target in RAW_URI / REQUEST_URI. Without
+    gunicorn and Werkzeug's server put the request target in RAW_URI / REQUEST_URI, and the
+    ASGI layer sets RAW_URI from granian's `raw_path` (`asgi.py`). Without
     them we fall back to PATH_INFO (already decoded: encoded separators can't be told apart).
     """
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")

@@ -25,6 +25,7 @@ from typing import Any
 from granian.constants import HTTPModes
 from granian.constants import Interfaces
 from granian.constants import Loops
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
@@ -32,6 +33,8 @@ from imageserver.asgi import create_asgi_application
 from imageserver.config import Config
 
 WORKERS_KILL_TIMEOUT_SECONDS = 3
+# A client that takes longer to send its request headers is dropped (slowloris).
+HEADER_READ_TIMEOUT_MS = 30_000
 # What `python server.py` imports in each worker; shown in granian's start-up log.
 TARGET = "imageserver.asgi:create_asgi_application"
 
@@ -48,6 +51,7 @@ def granian_options(config: Config) -> dict[str, Any]:
         "runtime_threads": 1,
         "loop": Loops.uvloop,
         "http": HTTPModes.http1,
+        "http1_settings": HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         "websockets": False,
         "log_level": LogLevels(config.log_level),
         "log_access": False,

@@ -5,7 +5,7 @@
 - Writes are atomic: a temporary file in the same file system, then `os.replace`, so a reader
   sees the whole variant or none. A zero-byte file (a crash between the two) counts as none.
 - Compute once: a per-key `threading.Lock` for the threads of one worker, and a per-key
-  `fcntl.flock` for the other gunicorn workers. Whoever gets the lock second finds the file.
+  `fcntl.flock` for the other worker processes. Whoever gets the lock second finds the file.
 - Bound: the byte total lives in `.usage`, updated under its own flock on every write; when
   it passes the bound, the oldest files by modification time go until it is back under 90%.
   A hit refreshes the modification time (at most once a minute per file), which makes that
