@@ -20,14 +20,17 @@ from imageserver.config import Config
 from imageserver.context import EXTENSION_KEY
 from imageserver.context import Services
 from imageserver.fastpath import ImageResponder
+from imageserver.gallery import views as gallery
 from imageserver.registry import Registry
 from imageserver.routes import control
 from imageserver.routes import cors
 from imageserver.routes import directories
 from imageserver.routes import docs
 from imageserver.routes import images
+from imageserver.routes import labels
 from imageserver.routes import public
 from imageserver.routes import publish
+from imageserver.routes import service
 from imageserver.routes import variants
 from imageserver.store import Store
 from imageserver.timers import Clock
@@ -65,11 +68,12 @@ def create_app(
     errors.init_app(app)
     app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
-    for blueprint in (*blueprints, publish.bp):
+    for blueprint in (*blueprints, publish.bp, gallery.bp, service.bp):
         app.register_blueprint(blueprint)
     app.before_request(_reject_large_bodies)
     app.after_request(_security_headers)
     cors.init_app(app)
+    labels.init_app(app)
 
     if config.trusted_proxies:
         hops = config.trusted_proxies

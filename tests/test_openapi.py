@@ -47,7 +47,9 @@ def app_routes(app: Flask) -> dict[str, set[str]]:
     """Return every path the app routes, with the methods it serves there (HEAD, OPTIONS too)."""
     routes: dict[str, set[str]] = defaultdict(set)
     for rule in app.url_map.iter_rules():
-        if rule.endpoint != "static":  # Flask's default static folder: not part of the API
+        # Flask's default static folder, and the gallery's HTML pages, their static files and
+        # the JSON calls only their script makes (CONTRACT D.2): for people, not the API.
+        if rule.endpoint != "static" and not rule.endpoint.startswith("gallery."):
             routes[openapi_path(rule.rule)] |= rule.methods or set()
     return dict(routes)
 

@@ -8,6 +8,7 @@ from flask import request
 
 from imageserver.context import services
 from imageserver.errors import ApiError
+from imageserver.gallery import session as gallery_session
 from imageserver.security import token_matches
 
 
@@ -21,5 +22,9 @@ def require_token() -> None:
     tokens = services().config.tokens
     if not tokens or request.method == "OPTIONS":
         return
-    if not token_matches(request.headers.get("Authorization"), tokens):
+    if token_matches(request.headers.get("Authorization"), tokens):
+        return
+    # The gallery page calls the API with its signed session cookie (and, to change
+    # anything, its CSRF header) instead of the token, which its script never sees.
+    if not gallery_session.signed_in(request, tokens):
         raise ApiError(HTTPStatus.UNAUTHORIZED, "Not authenticated", {"WWW-Authenticate": "Bearer"})
