@@ -35,6 +35,7 @@ from imageserver.routes import variants
 from imageserver.store import Store
 from imageserver.timers import Clock
 from imageserver.timers import Sweeper
+from imageserver.watch import leader as watch_leader
 from imageserver.wsgi_fastpath import ImageFastPath
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def create_app(
     """Build the Flask app for `config` (default: `Config.from_env()`).
 
     :param clock: returns epoch seconds; tests inject one to move time without sleeping.
-    :param start_sweeper: run the thread that applies deadlines when no request comes.
+    :param start_sweeper: run the background threads: the one that applies deadlines when
+        no request comes, and this worker's candidate for the live-folder watcher.
     :raise ConfigError: a setting is invalid. :raise StateStoreError: the state is unusable.
     """
     config = config or Config.from_env()
@@ -82,6 +84,7 @@ def create_app(
         sweeper = Sweeper(registry.sweep, clock)
         sweeper.start()
         app.extensions["imageserver.sweeper"] = sweeper
+        app.extensions["imageserver.watch"] = watch_leader.start(config, registry.store)
     return app
 
 

@@ -132,6 +132,26 @@ class Setting:
     env: str
     field: str
     default: str
+def _seconds(low: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if not value >= low or value == float("inf"):
+            raise ConfigError(f"{name} must be a number >= {low}, got {raw.strip()}")
+        return value
+
+    return parse
+
+
+def _watch_mode(name: str, raw: str) -> str:
+    mode = raw.strip().lower() or "auto"
+    if mode not in ("auto", "poll"):
+        raise ConfigError(f"{name} must be 'auto' or 'poll', got {raw!r}")
+    return mode
+
+
     parse: Callable[[str, str], Any]
     help: str
 
@@ -332,6 +352,20 @@ class Config:
     @classmethod
     def from_env(
         cls,
+    Setting(
+        "IMAGE_SERVER_WATCH_POLL_S",
+        "watch_poll_seconds",
+        "2",
+        _seconds(0.1),
+        "Live folders: seconds between rescans where inotify cannot be used.",
+    ),
+    Setting(
+        "IMAGE_SERVER_WATCH_MODE",
+        "watch_mode",
+        "auto",
+        _watch_mode,
+        "Live folders: auto (inotify, else polling) or poll (e.g. network file systems).",
+    ),
         environ: Mapping[str, str] | None = None,
         env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         **overrides: Any,
@@ -368,5 +402,7 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """Return a copy with some fields changed (used by tests and the CLI flags)."""
         current = {f.name: getattr(self, f.name) for f in fields(self)}
+    watch_poll_seconds: float = 2.0
+    watch_mode: str = "auto"
         current.update(changes)
         return Config(**current)

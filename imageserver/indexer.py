@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from imageserver.mediatypes import is_image_name
 from imageserver.security import is_safe_segment
 from imageserver.security import is_within
+from imageserver.security import resolve_image_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +88,18 @@ def _is_real_subfolder(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
+
+
+def entry_for_name(root_real: str, name: str) -> ImageEntry | None:
+    """Return the index entry of one relative name (`sub/frame.jpg`), or None.
+
+    The rules of `scan_directory` apply: a regular file (or a symlink to one that stays under
+    the root) with an image extension and a UTF-8 name. A live folder uses it per event.
+    """
+    if not _encodable(name):
+        return None
+    found = resolve_image_file(root_real, name)
+    if found is None:
+        return None
+    info = found[1]
+    return ImageEntry(name, info.st_size, info.st_mtime_ns)

@@ -55,6 +55,20 @@ def _object(properties: dict[str, Schema], description: str = "") -> Schema:
     return {**schema, "description": description} if description else schema
 
 
+# Live folders (CONTRACT D.4): extra keys after the pinned ones, so documented, not required.
+WATCH_PROPERTIES: dict[str, Schema] = {
+    "watch": {"type": "boolean", "description": "The index follows the folder."},
+    "watch_mode": {
+        "enum": ["inotify", "poll", None],
+        "description": "How the folder is followed; null until the watcher has set it up.",
+    },
+}
+
+
+def _with_watch(schema: Schema) -> Schema:
+    return {**schema, "properties": {**schema["properties"], **WATCH_PROPERTIES}}
+
+
 def response_spec(description: str, schema: str | None = None, **extra: Any) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, **extra}
     if schema is not None:
@@ -245,12 +259,14 @@ def component_schemas() -> dict[str, Schema]:
         "ValidationErrorItem": error_item,
         "LoadRequest": _model_schema(LoadRequest, lax_integers=True),
         "DataUriBatch": _model_schema(variant_params.DataUriBatch, bounded=True),
-        "Status": _object(status, "The current directory and its timer (CONTRACT A.1)."),
-        "Loaded": _object(loaded, "A directory was loaded (CONTRACT A.2, B.1)."),
+        "Status": _with_watch(
+            _object(status, "The current directory and its timer (CONTRACT A.1).")
+        ),
+        "Loaded": _with_watch(_object(loaded, "A directory was loaded (CONTRACT A.2, B.1).")),
         "Message": _object({"status": {"enum": ["success", "info"]}, "message": STRING}),
         "Timeout": _object(timeout),
         "TimeoutSet": _object({"status": {"const": "success"}, **timeout, "message": STRING}),
-        "Directory": _object(directory, "One loaded directory (CONTRACT B.1)."),
+        "Directory": _with_watch(_object(directory, "One loaded directory (CONTRACT B.1).")),
         "DirectoryList": _object({**listing, "current": NULLABLE_STRING}),
         "Image": _object({"name": STRING, "url": URL, "size": COUNT, "mtime": {"type": "number"}}),
         "ImagePage": _object(page, "One page of a directory's images, sorted by name."),

@@ -48,7 +48,12 @@ class Directory:
     load_time: float
     timeout_minutes: int | None
     deadline: float | None
+    # Moves whenever the directory's index changes: a (re-)load, or a batch of a live folder's
+    # changes. Per-process caches re-read the names when it moved.
     load_seq: int
+    watch: bool = False
+    # How the live folder is followed, once the watcher has set it up: 'inotify' or 'poll'.
+    watch_mode: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Directory:
@@ -62,6 +67,8 @@ class Directory:
             timeout_minutes=row["timeout_minutes"],
             deadline=row["deadline"],
             load_seq=row["load_seq"],
+            watch=bool(row["watch"]),
+            watch_mode=row["watch_mode"],
         )
 
 
@@ -173,11 +180,17 @@ class Registry:
     # -- writes ---------------------------------------------------------------------------
 
     def load(
-        self, path: str, real_path: str, recursive: bool, timeout_minutes: int | None
+        self,
+        path: str,
+        real_path: str,
+        recursive: bool,
+        timeout_minutes: int | None,
+        watch: bool = False,
     ) -> Directory:
         """Index a directory, make it current and arm its deadline (re-loading re-arms).
 
-        `timeout_minutes` None means "use the server default".
+        `timeout_minutes` None means "use the server default". With `watch`, the server's
+        watcher (`imageserver.watch`) keeps the index following the folder.
 
         :raise OSError: the directory cannot be listed.
         """
@@ -187,14 +200,13 @@ class Registry:
         with self.store.write() as conn:
             if timeout_minutes is None:
                 timeout_minutes = int(_meta(conn, "default_timeout") or 0)
-            load_seq = int(_meta(conn, "load_seq") or 0) + 1
-            _set_meta(conn, "load_seq", str(load_seq))
+            load_seq = next_load_seq(conn)
             conn.execute("DELETE FROM images WHERE dir_id = ?", (dir_id,))
             conn.execute(
                 "INSERT OR REPLACE INTO directories (id, path, real_path, recursive, image_count,"
-                " load_time, timeout_minutes, deadline, load_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-                (dir_id, path, real_path, int(recursive), len(entries), now, load_seq),
+                " load_time, timeout_minutes, deadline, load_seq, watch)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+                (dir_id, path, real_path, int(recursive), len(entries), now, load_seq, int(watch)),
             )
             conn.executemany(
                 "INSERT INTO images (dir_id, name, size, mtime_ns) VALUES (?, ?, ?, ?)",
@@ -303,5 +315,12 @@ def _delete(conn: sqlite3.Connection, dir_id: str) -> bool:
     deleted = conn.execute("DELETE FROM directories WHERE id = ?", (dir_id,)).rowcount > 0
     conn.execute("DELETE FROM images WHERE dir_id = ?", (dir_id,))
     if _current_id(conn) == dir_id:
+def next_load_seq(conn: sqlite3.Connection) -> int:
+    """Take the next index sequence number (inside a write transaction)."""
+    load_seq = int(_meta(conn, "load_seq") or 0) + 1
+    _set_meta(conn, "load_seq", str(load_seq))
+    return load_seq
+
+
         _set_meta(conn, "current", None)
     return deleted

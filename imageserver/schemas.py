@@ -31,6 +31,11 @@ class LoadRequest(BaseModel):
     path: str = Field(min_length=1, validation_alias=AliasChoices("path", "directory"))
     timeout_minutes: int | None = Field(default=None, le=MAX_TIMEOUT_MINUTES)
     recursive: bool = False
+    watch: bool = Field(
+        default=False,
+        description="Follow the folder: complete new files are served within a second, "
+        "deleted ones answer 404, renames move (CONTRACT D.4).",
+    )
 
 
 SQLITE_MAX_INTEGER = 2**63 - 1

@@ -47,6 +47,15 @@ CREATE TABLE IF NOT EXISTS images (
 """
 
 BUSY_TIMEOUT_MS = 15000
+# Columns added after the first release, as (table, column, declaration). A database made by
+# an older version gets them at start-up (`ALTER TABLE ... ADD COLUMN`), so an upgrade keeps
+# every loaded directory; a new database gets them the same way.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # Live folders (#16): whether the index follows the folder, and how ('inotify'/'poll').
+    ("directories", "watch", "INTEGER NOT NULL DEFAULT 0"),
+    ("directories", "watch_mode", "TEXT"),
+)
+
 
 
 class StateStoreError(RuntimeError):
@@ -74,6 +83,7 @@ class Store:
             with self.write() as conn:
                 conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
             self.changes.read()  # the counter file must be usable too
+                _add_missing_columns(conn)
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot use state database {self.path}: {exc}") from None
 
@@ -133,3 +143,11 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    # Inside the write transaction: two workers starting at once cannot both add a column.
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -51,7 +51,9 @@ def load_directory() -> Response:
     shown = body.path if svc.config.hide_paths else path
     real_path = _checked_directory(path, shown, svc.config.effective_allowed_roots)
     try:
-        directory = svc.registry.load(path, real_path, body.recursive, body.timeout_minutes)
+        directory = svc.registry.load(
+            path, real_path, body.recursive, body.timeout_minutes, body.watch
+        )
     except PermissionError:
         raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
     except OSError:

@@ -39,7 +39,16 @@ def status(config: Config, registry: Registry, directory: Directory | None, now:
         "timeout_minutes": directory.timeout_minutes,
         "auto_unload_at": timers.format_local(directory.deadline),
         "time_remaining": timers.format_remaining(directory.deadline, now),
+        **watch_keys(directory),
     }
+
+
+def watch_keys(directory: Directory) -> dict[str, Any]:
+    """The live-folder keys (CONTRACT D.4), after every pinned key of a directory's body.
+
+    `watch_mode` is `"inotify"` or `"poll"` once the watcher follows the folder, else null.
+    """
+    return {"watch": directory.watch, "watch_mode": directory.watch_mode}
 
 
 def timeout_message(directory: Directory) -> str:
@@ -67,6 +76,7 @@ def loaded(config: Config, directory: Directory, now: float) -> dict:
         "auto_unload_at": timers.format_local(directory.deadline),
         "time_remaining": timers.format_remaining(directory.deadline, now),
         "recursive": directory.recursive,
+        **watch_keys(directory),
     }
 
 
@@ -82,6 +92,7 @@ def directory_summary(config: Config, directory: Directory, now: float) -> dict:
         "url_prefix": url_prefix(config, directory.id),
         "time_remaining": timers.format_remaining(directory.deadline, now),
         "recursive": directory.recursive,
+        **watch_keys(directory),
     }
 
 

@@ -1,0 +1,181 @@
+"""The state-database side of live folders: what is watched, and writing a batch of changes.
+
+A batch is one write transaction: its rows change, the directory's `image_count` and
+`load_seq` move, and the commit bumps the shared change counter, so every worker's snapshot
+(`served_index.py`) re-reads that directory's names on its next request. Nothing here
+touches inotify or the file system, except `diff_scan`'s comparison of a scan with the index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+
+from imageserver.indexer import ImageEntry
+from imageserver.registry import next_load_seq
+from imageserver.store import Store
+
+
+@dataclass(frozen=True)
+class WatchedDirectory:
+    """A directory loaded with `"watch": true`, as stored."""
+
+    id: str
+    real_path: str
+    recursive: bool
+    load_seq: int
+    watch_mode: str | None
+
+
+@dataclass
+class Batch:
+    """Changes to one directory's index, waiting to be written in one transaction.
+
+    `names` maps a relative name to its new entry, or to None when it must leave the index
+    (deleted, renamed away, or being rewritten); the last change of a name wins.
+    `removed_prefixes` are sub-folders (`sub/`) that left the tree with everything in them.
+    """
+
+    names: dict[str, ImageEntry | None] = field(default_factory=dict)
+    removed_prefixes: set[str] = field(default_factory=set)
+
+    def put(self, name: str, entry: ImageEntry | None) -> None:
+        """Record the latest state of one name."""
+        self.names[name] = entry
+
+    def remove_prefix(self, prefix: str) -> None:
+        """Record that a whole sub-folder left the tree."""
+        self.names = {n: e for n, e in self.names.items() if not n.startswith(prefix)}
+        self.removed_prefixes.add(prefix)
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.removed_prefixes)
+
+
+def watched_directories(store: Store) -> dict[str, WatchedDirectory]:
+    """Return every directory whose index follows its folder, by id."""
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT id, real_path, recursive, load_seq, watch_mode FROM directories WHERE watch = 1"
+        ).fetchall()
+    return {row[0]: WatchedDirectory(row[0], row[1], bool(row[2]), row[3], row[4]) for row in rows}
+
+
+def indexed_entries(store: Store, dir_id: str) -> dict[str, ImageEntry]:
+    """Return a directory's index as stored, by name."""
+    rows = store.connection().execute(
+        "SELECT name, size, mtime_ns FROM images WHERE dir_id = ?", (dir_id,)
+    )
+    return {row[0]: ImageEntry(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a written batch left: the directory's new `load_seq`, and the one it replaced."""
+
+    load_seq: int
+    previous_load_seq: int
+
+
+def prune(store: Store, dir_id: str, batch: Batch) -> Batch:
+    """Drop the changes the index already reflects, so a no-op batch writes nothing.
+
+    A file being written sends `IN_MODIFY` events that ask to remove a name not indexed yet;
+    without this each would be a commit and make every worker re-read the directory.
+    """
+    if batch.removed_prefixes:
+        return batch
+    indexed = indexed_subset(store, dir_id, batch.names)
+    pruned = Batch()
+    for name, entry in batch.names.items():
+        if indexed.get(name) != entry:
+            pruned.put(name, entry)
+    return pruned
+
+
+def indexed_subset(store: Store, dir_id: str, names: Iterable[str]) -> dict[str, ImageEntry]:
+    """Return the stored entries of some names (those indexed), by name."""
+    conn = store.connection()
+    found: dict[str, ImageEntry] = {}
+    for name in names:
+        row = conn.execute(
+            "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? AND name = ?",
+            (dir_id, name),
+        ).fetchone()
+        if row is not None:
+            found[name] = ImageEntry(*row)
+    return found
+
+
+def apply_batch(store: Store, dir_id: str, batch: Batch) -> Applied | None:
+    """Write one batch in one transaction; None when the directory is no longer watched.
+
+    :raise sqlite3.Error: the database is unusable (the caller retries with the next batch).
+    """
+    with store.write() as conn:
+        row = conn.execute(
+            "SELECT load_seq FROM directories WHERE id = ? AND watch = 1", (dir_id,)
+        ).fetchone()
+        if row is None:
+            return None  # unloaded (or re-loaded without watch) while the batch gathered
+        _write_rows(conn, dir_id, batch)
+        count = conn.execute("SELECT COUNT(*) FROM images WHERE dir_id = ?", (dir_id,)).fetchone()
+        load_seq = next_load_seq(conn)
+        conn.execute(
+            "UPDATE directories SET image_count = ?, load_seq = ? WHERE id = ?",
+            (count[0], load_seq, dir_id),
+        )
+    return Applied(load_seq, row[0])
+
+
+def _write_rows(conn: sqlite3.Connection, dir_id: str, batch: Batch) -> None:
+    for prefix in batch.removed_prefixes:
+        # `>= prefix AND < prefix + U+10FFFF` is a range scan of the primary key (LIKE isn't,
+        # and would treat `_` and `%` in folder names as wildcards).
+        conn.execute(
+            "DELETE FROM images WHERE dir_id = ? AND name >= ? AND name < ?",
+            (dir_id, prefix, prefix + "\U0010ffff"),
+        )
+    removed = [(dir_id, name) for name, entry in batch.names.items() if entry is None]
+    conn.executemany("DELETE FROM images WHERE dir_id = ? AND name = ?", removed)
+    conn.executemany(
+        "INSERT OR REPLACE INTO images (dir_id, name, size, mtime_ns) VALUES (?, ?, ?, ?)",
+        [(dir_id, e.name, e.size, e.mtime_ns) for e in batch.names.values() if e is not None],
+    )
+
+
+def set_watch_mode(store: Store, dir_id: str, mode: str) -> None:
+    """Record how a directory is followed ('inotify' or 'poll'), for the status routes."""
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE directories SET watch_mode = ? WHERE id = ? AND watch = 1", (mode, dir_id)
+        )
+
+
+def diff_scan(
+    scanned: Iterable[ImageEntry],
+    indexed: Mapping[str, ImageEntry],
+    complete: Iterable[str],
+) -> Batch:
+    """Compare a fresh scan with the stored index.
+
+    Names gone from the folder leave the index; `complete` names (settled files) that are new
+    or changed enter it; changed names that are not complete yet leave it until they are.
+    """
+    batch = Batch()
+    settled = set(complete)
+    seen: set[str] = set()
+    for entry in scanned:
+        seen.add(entry.name)
+        if indexed.get(entry.name) == entry:
+            continue
+        if entry.name in settled:
+            batch.put(entry.name, entry)
+        elif entry.name in indexed:
+            batch.put(entry.name, None)
+    for name in indexed.keys() - seen:
+        batch.put(name, None)
+    return batch
