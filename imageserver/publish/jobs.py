@@ -62,8 +62,23 @@ STALE_SECONDS = 30.0
 
 
 def this_owner() -> str:
-    """Return the owner name of this process: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Return the owner name of this process: host, process id and the process's start time.
+
+    The start time tells a reused process id (common in containers, where a restarted server
+    gets the same small pids) from the process that owned the job.
+    """
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid)}"
+
+
+def _started(pid: int) -> str:
+    """Return when process `pid` started (clock ticks since boot, from /proc), or ''."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # The command name (field 2) may hold spaces: count fields after its `)`.
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
 
 
 @dataclass(frozen=True)
@@ -106,25 +121,27 @@ class Job:
         )
 
     def orphaned(self, now: float) -> bool:
-        """Tell whether this unfinished job's owner is gone (dead process, or silent)."""
+        """Tell whether this unfinished job's owner is gone.
+
+        An owner on this host is gone when its process is (the pid is free, or now names a
+        process that started at another time); elsewhere, when its heartbeat went silent.
+        """
         if self.state not in UNFINISHED:
             return False
-        if self.heartbeat is None or now - self.heartbeat > STALE_SECONDS:
-            return True
-        host, _, pid = (self.owner or "").rpartition(":")
-        return host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
+        host, pid, started = (self.owner or "::").rsplit(":", 2)
+        if host == socket.gethostname() and pid.isdigit():
+            return not _process_alive(int(pid), started)
+        return self.heartbeat is None or now - self.heartbeat > STALE_SECONDS
 
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def _process_alive(pid: int, started: str) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
+    except PermissionError:  # a process of another user holds the pid now
+        return False
+    return not started or _started(pid) == started
 
 
 class JobStore:

@@ -50,6 +50,9 @@ _TRANSFER = TransferConfig(
 )
 
 
+NO_CREDENTIALS = "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile"
+
+
 class TargetUnavailable(Exception):
     """The store cannot be reached, or refuses us (credentials, bucket); one line (exit 1)."""
 
@@ -57,18 +60,26 @@ class TargetUnavailable(Exception):
 def make_session() -> Any:
     """Return a boto3 session: the standard chain of credentials, region and profile.
 
+    :raise TargetUnavailable: the configuration is unusable (e.g. an unknown AWS_PROFILE).
+
     Its clients keep timestamps as text: parsing every LastModified with dateutil is most
     of the time a listing of thousands of keys takes, and we never read them.
     """
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    return boto3.session.Session(botocore_session=core)
+    try:
+        return boto3.session.Session(botocore_session=core)
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
+        raise TargetUnavailable(f"cannot set up the S3 client: {exc}") from None
 
 
 def make_client(
     session: Any, endpoint_url: str | None, pool_size: int, attempts: int = ATTEMPTS
 ) -> Any:
-    """Return an S3 client for `endpoint_url` (None: boto3's own chain decides)."""
+    """Return an S3 client for `endpoint_url` (None: boto3's own chain decides).
+
+    :raise TargetUnavailable: the configuration is unusable (e.g. an unknown AWS_PROFILE).
+    """
     config = BotoConfig(
         signature_version="s3v4",
         request_checksum_calculation="when_required",
@@ -79,7 +90,10 @@ def make_client(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
     )
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    try:
+        return session.client("s3", endpoint_url=endpoint_url, config=config)
+    except BotoCoreError as exc:
+        raise TargetUnavailable(f"cannot set up the S3 client: {exc}") from None
 
 
 def list_etags(client: Any, target: Target, prefix: str) -> dict[str, str]:
@@ -127,7 +141,7 @@ def presigner(session: Any, client: Any) -> Presigner:
     """
     credentials = session.get_credentials()
     if credentials is None:
-        raise unavailable(NoCredentialsError(), client, Target(""))
+        raise TargetUnavailable(NO_CREDENTIALS)
     frozen = credentials.get_frozen_credentials()
     return Presigner(
         client.meta.endpoint_url,
@@ -144,9 +158,7 @@ def unavailable(exc: Exception, client: Any, target: Target) -> TargetUnavailabl
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
         return TargetUnavailable(f"cannot reach the S3 endpoint {endpoint}: {exc}")
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return TargetUnavailable(
-            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile"
-        )
+        return TargetUnavailable(NO_CREDENTIALS)
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "") or code
