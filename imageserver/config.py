@@ -116,22 +116,6 @@ def _publish_targets(name: str, raw: str) -> tuple[Target, ...]:
         raise ConfigError(f"{name}: {exc}") from None
 
 
-def _flag(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One environment variable: the field it fills, its default and how it is parsed."""
-
-    env: str
-    field: str
-    default: str
 def _seconds(low: float) -> Callable[[str, str], float]:
     def parse(name: str, raw: str) -> float:
         try:
@@ -152,6 +136,22 @@ def _watch_mode(name: str, raw: str) -> str:
     return mode
 
 
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: the field it fills, its default and how it is parsed."""
+
+    env: str
+    field: str
+    default: str
     parse: Callable[[str, str], Any]
     help: str
 
@@ -315,6 +315,20 @@ SETTINGS: tuple[Setting, ...] = (
         _int_in(1, 64),
         "Concurrent uploads of one publish job.",
     ),
+    Setting(
+        "IMAGE_SERVER_WATCH_POLL_S",
+        "watch_poll_seconds",
+        "2",
+        _seconds(0.1),
+        "Live folders: seconds between rescans where inotify cannot be used.",
+    ),
+    Setting(
+        "IMAGE_SERVER_WATCH_MODE",
+        "watch_mode",
+        "auto",
+        _watch_mode,
+        "Live folders: auto (inotify, else polling) or poll (e.g. network file systems).",
+    ),
 )
 
 
@@ -348,24 +362,12 @@ class Config:
     publish_targets: tuple[Target, ...] = ()
     publish_endpoint_url: str | None = None
     publish_workers: int = 8
+    watch_poll_seconds: float = 2.0
+    watch_mode: str = "auto"
 
     @classmethod
     def from_env(
         cls,
-    Setting(
-        "IMAGE_SERVER_WATCH_POLL_S",
-        "watch_poll_seconds",
-        "2",
-        _seconds(0.1),
-        "Live folders: seconds between rescans where inotify cannot be used.",
-    ),
-    Setting(
-        "IMAGE_SERVER_WATCH_MODE",
-        "watch_mode",
-        "auto",
-        _watch_mode,
-        "Live folders: auto (inotify, else polling) or poll (e.g. network file systems).",
-    ),
         environ: Mapping[str, str] | None = None,
         env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         **overrides: Any,
@@ -402,7 +404,5 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """Return a copy with some fields changed (used by tests and the CLI flags)."""
         current = {f.name: getattr(self, f.name) for f in fields(self)}
-    watch_poll_seconds: float = 2.0
-    watch_mode: str = "auto"
         current.update(changes)
         return Config(**current)

@@ -307,6 +307,13 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+def next_load_seq(conn: sqlite3.Connection) -> int:
+    """Take the next index sequence number (inside a write transaction)."""
+    load_seq = int(_meta(conn, "load_seq") or 0) + 1
+    _set_meta(conn, "load_seq", str(load_seq))
+    return load_seq
+
+
 def _current_id(conn: sqlite3.Connection) -> str | None:
     return _meta(conn, "current")
 
@@ -315,12 +322,5 @@ def _delete(conn: sqlite3.Connection, dir_id: str) -> bool:
     deleted = conn.execute("DELETE FROM directories WHERE id = ?", (dir_id,)).rowcount > 0
     conn.execute("DELETE FROM images WHERE dir_id = ?", (dir_id,))
     if _current_id(conn) == dir_id:
-def next_load_seq(conn: sqlite3.Connection) -> int:
-    """Take the next index sequence number (inside a write transaction)."""
-    load_seq = int(_meta(conn, "load_seq") or 0) + 1
-    _set_meta(conn, "load_seq", str(load_seq))
-    return load_seq
-
-
         _set_meta(conn, "current", None)
     return deleted

@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS images (
 ) WITHOUT ROWID;
 """
 
-BUSY_TIMEOUT_MS = 15000
 # Columns added after the first release, as (table, column, declaration). A database made by
 # an older version gets them at start-up (`ALTER TABLE ... ADD COLUMN`), so an upgrade keeps
 # every loaded directory; a new database gets them the same way.
@@ -56,6 +55,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("directories", "watch_mode", "TEXT"),
 )
 
+BUSY_TIMEOUT_MS = 15000
 
 
 class StateStoreError(RuntimeError):
@@ -82,8 +82,8 @@ class Store:
             self.connection().executescript(SCHEMA)
             with self.write() as conn:
                 conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
-            self.changes.read()  # the counter file must be usable too
                 _add_missing_columns(conn)
+            self.changes.read()  # the counter file must be usable too
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot use state database {self.path}: {exc}") from None
 
