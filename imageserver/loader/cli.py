@@ -162,6 +162,11 @@ def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
     add("--unload-first", action="store_true", help="unload the current folder before loading")
     add("--force-reload", action="store_true", help="reload even if the folder is already current")
     add("--recursive", action="store_true", help="include images in sub-folders")
+    add(
+        "--watch",
+        action="store_true",
+        help="keep following the folder: frames written later are served as they appear",
+    )
     add("--no-verify", action="store_true", help="skip the HEAD check of every URL")
     add(
         "--dimensions",
@@ -226,6 +231,7 @@ def options_from_args(args: argparse.Namespace, config: Config) -> Options:
         token=args.token or None,
         timeout=args.timeout,
         recursive=args.recursive,
+        watch=args.watch,
         force_reload=args.force_reload,
         unload_first=args.unload_first,
         unload_after=args.unload,

@@ -75,13 +75,17 @@ class ServerClient:
         """`POST /timeout/{minutes}`: set the default and re-arm the current deadline."""
         return await self._call("POST", f"/timeout/{minutes}", f"set timeout to {minutes}")
 
-    async def load(self, path: str, timeout: int | None, recursive: bool) -> dict[str, Any]:
+    async def load(
+        self, path: str, timeout: int | None, recursive: bool, watch: bool = False
+    ) -> dict[str, Any]:
         """`POST /load-directory`; return the load response (with `id` and `url_prefix`)."""
         body: dict[str, Any] = {"path": path}
         if timeout is not None:
             body["timeout_minutes"] = timeout
         if recursive:
             body["recursive"] = True
+        if watch:
+            body["watch"] = True
         return await self._call("POST", "/load-directory", f"load {path}", json=body)
 
     async def unload(self) -> dict[str, Any]:

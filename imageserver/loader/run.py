@@ -51,6 +51,7 @@ class Options:
     token: str | None = None
     timeout: int | None = None
     recursive: bool = False
+    watch: bool = False
     force_reload: bool = False
     unload_first: bool = False
     unload_after: bool = False
@@ -156,23 +157,26 @@ async def load_or_reuse(client: ServerClient, directory: str, options: Options) 
     status = await client.status()
     reusable = None
     if not options.force_reload and status.get("current_directory") == directory:
-        reusable = await _current_entry(client, directory, options.recursive)
+        reusable = await _current_entry(client, directory, options)
     if options.timeout is not None:
         await client.set_timeout(options.timeout)
     if reusable is not None:
         log.info("%s is already loaded; not reloading (use --force-reload)", directory)
         return reusable["id"]
-    loaded = await client.load(directory, options.timeout, options.recursive)
+    loaded = await client.load(directory, options.timeout, options.recursive, options.watch)
     log.info("%s", loaded.get("message"))
     return loaded["id"]
 
 
 async def _current_entry(
-    client: ServerClient, directory: str, recursive: bool
+    client: ServerClient, directory: str, options: Options
 ) -> dict[str, Any] | None:
     listing = await client.directories()
     for entry in listing.get("directories", []):
-        same_mode = bool(entry.get("recursive", False)) == recursive
+        # Reused only when loaded the same way; `--watch` on an unwatched load re-loads it.
+        same_mode = bool(entry.get("recursive", False)) == options.recursive and (
+            bool(entry.get("watch", False)) or not options.watch
+        )
         if entry.get("id") == listing.get("current") and entry.get("directory") == directory:
             return entry if same_mode else None
     return None

@@ -20,22 +20,16 @@ a watched root disappears, or when `IMAGE_SERVER_WATCH_MODE=poll` says so; the l
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
 
 from inotify_simple import INotify
 from inotify_simple import flags
 
-from imageserver.indexer import ImageEntry
-from imageserver.indexer import entry_for_name
-from imageserver.indexer import scan_directory
 from imageserver.store import Store
 from imageserver.watch import sync
-from imageserver.watch.sync import Batch
+from imageserver.watch.followed import Followed
 from imageserver.watch.sync import WatchedDirectory
 from imageserver.watch.tree import Outcome
 from imageserver.watch.tree import Tree
@@ -46,24 +40,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1
 BATCH_WINDOW_SECONDS = 0.05
-SETTLE_SECONDS = 0.5
 INOTIFY, POLL = "inotify", "poll"
-
-Stats = tuple[int, int]
-
-
-@dataclass
-class Followed:
-    """One watched directory as the watcher follows it."""
-
-    info: WatchedDirectory
-    load_seq: int
-    tree: Tree | None = None  # None: polled
-    next_poll: float = 0.0
-    pending: dict[str, Stats] = field(default_factory=dict)  # found by a scan, not settled
-    recheck_at: float | None = None
-    batch: Batch = field(default_factory=Batch)
-    batch_since: float | None = None
 
 
 class Watcher:
@@ -158,7 +135,7 @@ class Watcher:
         mode = INOTIFY if followed.tree is not None else POLL
         if info.watch_mode != mode:
             sync.set_watch_mode(self.store, info.id, mode)
-        self._scan(followed, "")
+        followed.scan(self.store, "", self.poll_seconds)
         self._flush(followed)
 
     def _explain_polling(self, info: WatchedDirectory, exc: OSError) -> None:
@@ -189,13 +166,12 @@ class Watcher:
 
     def _read_events(self, table: WatchTable, timeout: float) -> None:
         events = table.inotify.read(timeout=max(0, int(timeout * 1000)))
-        now = time.monotonic()
         touched: dict[str, Outcome] = {}
         for event in events:
             if event.mask & flags.Q_OVERFLOW:
                 log.warning("live folders: inotify queue overflowed; rescanning")
                 for followed in self._followed.values():
-                    self._scan(followed, "")
+                    followed.scan(self.store, "", self.poll_seconds)
                 continue
             for tree in table.trees(event.wd):
                 outcome = touched.setdefault(tree.dir_id, Outcome())
@@ -205,9 +181,9 @@ class Watcher:
             if event.mask & flags.IGNORED:
                 table.forget(event.wd)
         for dir_id, outcome in touched.items():
-            self._after_events(self._followed[dir_id], outcome, now)
+            self._after_events(self._followed[dir_id], outcome)
 
-    def _after_events(self, followed: Followed, outcome: Outcome, now: float) -> None:
+    def _after_events(self, followed: Followed, outcome: Outcome) -> None:
         if outcome.root_lost:
             self._to_polling(followed, FileNotFoundError(2, "the folder is gone"))
         for folder in outcome.new_folders:
@@ -217,9 +193,9 @@ class Watcher:
                 followed.tree.watch(folder)
             except OSError as exc:
                 self._to_polling(followed, exc)
-            self._scan(followed, folder)  # what was written before the watch existed
-        if followed.batch and followed.batch_since is None:
-            followed.batch_since = now
+            # What was written in it before its watch existed.
+            followed.scan(self.store, folder, self.poll_seconds)
+        followed.touched()
 
     # -- writing and rescanning -----------------------------------------------------------
 
@@ -236,14 +212,14 @@ class Watcher:
 
     def _due_work(self, followed: Followed, now: float) -> None:
         if followed.tree is None and now >= followed.next_poll:
-            self._scan(followed, "")
+            followed.scan(self.store, "", self.poll_seconds)
         if followed.recheck_at is not None and now >= followed.recheck_at:
-            self._recheck(followed, now)
+            followed.recheck()
         if followed.batch_since is not None and now - followed.batch_since >= BATCH_WINDOW_SECONDS:
             self._flush(followed)
 
     def _flush(self, followed: Followed) -> None:
-        batch, followed.batch, followed.batch_since = followed.batch, Batch(), None
+        batch = followed.take_batch()
         if not batch:
             return
         try:
@@ -259,55 +235,8 @@ class Watcher:
             return  # no longer watched: the next reconcile drops it
         if applied.previous_load_seq != followed.load_seq:
             # Someone re-loaded the directory meanwhile: its scan may predate our changes.
-            self._scan(followed, "")
+            followed.scan(self.store, "", self.poll_seconds)
         followed.load_seq = applied.load_seq
-
-    def _scan(self, followed: Followed, prefix: str) -> None:
-        """Compare the folder (or one sub-folder) with the index; batch the difference."""
-        followed.next_poll = time.monotonic() + self.poll_seconds
-        try:
-            scanned = _scan_entries(followed.info, prefix)
-        except OSError:
-            log.debug("live folders: cannot scan %s", followed.info.real_path)
-            return
-        indexed = {
-            name: entry
-            for name, entry in sync.indexed_entries(self.store, followed.info.id).items()
-            if name.startswith(prefix)
-        }
-        now = time.time()
-        complete = {e.name for e in scanned if _settled(e, now, followed.pending.get(e.name))}
-        batch = sync.diff_scan(scanned, indexed, complete)
-        for entry in scanned:
-            if entry.name not in complete and indexed.get(entry.name) != entry:
-                followed.pending[entry.name] = (entry.size, entry.mtime_ns)
-            else:
-                followed.pending.pop(entry.name, None)
-        self._merge(followed, batch)
-
-    def _recheck(self, followed: Followed, now: float) -> None:
-        """Take the scanned files whose size and mtime held since they were found."""
-        batch = Batch()
-        for name, stats in list(followed.pending.items()):
-            entry = entry_for_name(followed.info.real_path, name)
-            if entry is None or (entry.size, entry.mtime_ns) == stats:
-                del followed.pending[name]
-                if entry is not None:
-                    batch.put(name, entry)
-            else:
-                followed.pending[name] = (entry.size, entry.mtime_ns)
-        followed.recheck_at = None
-        self._merge(followed, batch)
-
-    def _merge(self, followed: Followed, batch: Batch) -> None:
-        for prefix in batch.removed_prefixes:
-            followed.batch.remove_prefix(prefix)
-        for name, entry in batch.names.items():
-            followed.batch.put(name, entry)
-        if followed.pending and followed.recheck_at is None:
-            followed.recheck_at = time.monotonic() + SETTLE_SECONDS
-        if followed.batch and followed.batch_since is None:
-            followed.batch_since = time.monotonic()
 
 
 def _replaced(followed: Followed, info: WatchedDirectory) -> bool:
@@ -317,17 +246,3 @@ def _replaced(followed: Followed, info: WatchedDirectory) -> bool:
         or info.recursive != followed.info.recursive
         or info.load_seq != followed.load_seq
     )
-
-
-def _scan_entries(info: WatchedDirectory, prefix: str) -> list[ImageEntry]:
-    if not prefix:
-        return scan_directory(info.real_path, info.recursive)
-    found = scan_directory(os.path.join(info.real_path, prefix), True)
-    return [ImageEntry(prefix + e.name, e.size, e.mtime_ns) for e in found]
-
-
-def _settled(entry: ImageEntry, now: float, seen: Stats | None) -> bool:
-    """Tell whether a scanned file may be indexed: unchanged since seen, or old enough."""
-    if seen == (entry.size, entry.mtime_ns):
-        return True
-    return now - entry.mtime_ns / 1e9 >= SETTLE_SECONDS
