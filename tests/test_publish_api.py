@@ -152,6 +152,26 @@ def test_publish_refusals(
     assert_detail(missing, 404, "Job not found: nope")
 
 
+def test_job_publishes_a_preset_with_public_urls(
+    server_factory: Callable[..., ServerProcess],
+    tmp_path: Path,
+    moto: MotoS3,
+    s3: Any,
+    bucket: str,
+) -> None:
+    folder = tmp_path / "frames"
+    make_image(folder / "wide.png", size=(600, 300))
+    client = Client(server_factory(env=server_env(moto, f"s3://{bucket}")))
+    base = f"{moto.endpoint}/{bucket}"
+    job_id = client.publish(client.load(folder), target=f"s3://{bucket}/cdn", preset="thumb",
+                            public_base_url=base).json()["job"]  # fmt: skip
+    done = client.wait(job_id, lambda job: job["state"] in FINISHED)[-1]
+    assert done["state"] == "done", done
+    assert done["image_urls"] == [f"{base}/cdn/thumb/wide.jpg"] and done["expires_at"] is None
+    stored = s3.head_object(Bucket=bucket, Key="cdn/thumb/wide.jpg")
+    assert stored["ContentType"] == "image/jpeg"
+
+
 def test_publish_api_is_403_without_allowed_targets(
     server_factory: Callable[..., ServerProcess], tmp_path: Path, moto: MotoS3, bucket: str
 ) -> None:
