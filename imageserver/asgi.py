@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -34,7 +35,13 @@ from imageserver.fastpath import ImageAnswer
 from imageserver.fastpath import ImageRequest
 from imageserver.fastpath import ImageResponder
 from imageserver.fastpath import is_known_range_unit
+from imageserver.metrics import UNMATCHED_ROUTE
+from imageserver.metrics import RequestMetrics
+from imageserver.observe import Finished
+from imageserver.observe import RequestObserver
 from imageserver.registry import Directory
+from imageserver.routes.labels import DIR_ID_KEY
+from imageserver.routes.labels import ROUTE_KEY
 from imageserver.timers import Clock
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _IMAGE_PREFIXES = (b"/d/", b"/images/")
+METRICS_PATH = "/metrics"
 # Every printable ASCII character stays as sent: only bytes >= 0x80 get percent-encoded.
 _QUERY_SAFE = bytes(range(0x21, 0x7F))
 _INTERNAL_ERROR = json.dumps({"detail": "Internal Server Error"}).encode()
@@ -65,15 +73,23 @@ class ShortRead(OSError):
 class ImageServerASGI:
     """ASGI callable: answers plain image GET/HEAD natively and hands the rest to Flask."""
 
-    def __init__(self, responder: ImageResponder, flask_app: WSGIApplication, threads: int):
+    def __init__(
+        self,
+        responder: ImageResponder,
+        flask_app: WSGIApplication,
+        threads: int,
+        observer: RequestObserver | None = None,
+    ) -> None:
         self.responder = responder
         self.registry = responder.registry
         self.fallback = WSGIMiddleware(_with_raw_target(flask_app), workers=threads)
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)  # lifespan and websocket: a2wsgi's
             return
+        started = time.perf_counter()
         method = scope["method"]
         if method == "GET" or method == "HEAD":
             request = _image_request(scope, method == "HEAD")
@@ -81,16 +97,34 @@ class ImageServerASGI:
                 answer = self.responder.respond(request)
                 if answer is not None:
                     await self._send(answer, send)
+                    if self.observer is not None:
+                        self._observe_image(scope, answer, started)
                     return
-        await self._to_flask(_for_flask(scope), receive, send)
+        if self.observer is None:
+            await self._to_flask(_for_flask(scope), receive, send)
+            return
+        if scope["path"] == METRICS_PATH:
+            self.observer.flush()  # this worker's own counts, fresh for the scrape
+        flask_scope = _for_flask(scope)
+        finished = await self._to_flask(flask_scope, receive, send)
+        finished.started = started
+        finished.route = flask_scope.get(ROUTE_KEY, UNMATCHED_ROUTE)
+        finished.dir_id = flask_scope.get(DIR_ID_KEY)
+        self.observer.finish(self._with_client(scope, finished))
 
-    async def _to_flask(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run Flask; should anything below it fail, answer the contract's JSON 500."""
+    async def _to_flask(self, scope: Scope, receive: Receive, send: Send) -> Finished:
+        """Run Flask and tell what it answered; should anything below it fail, a JSON 500."""
+        finished = Finished(scope["method"], UNMATCHED_ROUTE, 500, 0, 0.0)
         started = False
 
         async def tracked_send(message: dict[str, Any]) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                finished.status = message["status"]
+                finished.variant = _variant_result(message["headers"])
+            elif message["type"] == "http.response.body":
+                finished.nbytes += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -101,6 +135,28 @@ class ImageServerASGI:
             log.exception("request failed outside Flask's error handling")
             await send(_INTERNAL_ERROR_START)
             await send(_INTERNAL_ERROR_BODY)
+        return finished
+
+    def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
+        nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes
+        finished = Finished(
+            scope["method"], answer.route, answer.status, nbytes, started, answer.directory_id
+        )
+        if answer.variant:
+            finished.variant = "hit"
+        self.observer.finish(self._with_client(scope, finished))
+
+    def _with_client(self, scope: Scope, finished: Finished) -> Finished:
+        """Add the peer and the headers the access log shows (only when it is on)."""
+        if self.observer is not None and self.observer.wants_headers:
+            client = scope.get("client")
+            finished.client = client[0] if client else None
+            for name, value in scope["headers"]:
+                if name == b"user-agent":
+                    finished.user_agent = value.decode("latin-1")
+                elif name == b"x-forwarded-for":
+                    finished.forwarded_for = value.decode("latin-1")
+        return finished
 
     async def _send(self, answer: ImageAnswer, send: Send) -> None:
         try:
@@ -140,7 +196,10 @@ def create_asgi_application(
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]
     responder = ImageResponder(config, svc.registry, svc.clock)
-    return ImageServerASGI(responder, app, config.threads)
+    observer = None
+    if config.metrics or config.access_log != "off":
+        observer = RequestObserver(config, RequestMetrics() if config.metrics else None)
+    return ImageServerASGI(responder, app, config.threads, observer)
 
 
 def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
@@ -205,6 +264,14 @@ async def _stream(fd: int, length: int, send: Send) -> None:
             await send({"type": "http.response.body", "body": block, "more_body": more})
     finally:
         os.close(fd)
+
+
+def _variant_result(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Read `X-Variant-Cache` (`hit`/`miss`) off Flask's answer, for the cache metric."""
+    for name, value in headers:
+        if name == b"x-variant-cache":
+            return value.decode("latin-1")
+    return None
 
 
 def _as_coroutine(receive: Receive) -> Receive:

@@ -93,6 +93,22 @@ def _log_level(name: str, raw: str) -> str:
     return value
 
 
+ACCESS_LOG_FORMATS = ("off", "json")
+
+
+def _access_log(name: str, raw: str) -> str:
+    value = raw.strip().lower() or "off"
+    if value not in ACCESS_LOG_FORMATS:
+        raise ConfigError(f"{name} must be 'off' or 'json', got {raw!r}")
+    return value
+
+
+def _output_file(name: str, raw: str) -> str | None:
+    # Relative to the project, like the state dir; empty means standard error.
+    raw = raw.strip()
+    return str(PROJECT_ROOT / os.path.expanduser(raw)) if raw else None
+
+
 def _tokens(name: str, raw: str) -> tuple[str, ...]:
     # Several comma-separated tokens let a deployment rotate without downtime.
     return tuple(t.strip() for t in raw.split(",") if t.strip())
@@ -273,6 +289,27 @@ SETTINGS: tuple[Setting, ...] = (
         "Server log level: critical, error, warning, info, debug.",
     ),
     Setting(
+        "IMAGE_SERVER_METRICS",
+        "metrics",
+        "true",
+        _flag,
+        "Count requests for GET /metrics (Prometheus); false skips the counting entirely.",
+    ),
+    Setting(
+        "IMAGE_SERVER_ACCESS_LOG",
+        "access_log",
+        "off",
+        _access_log,
+        "json: one JSON line per request (never a token or a signature).",
+    ),
+    Setting(
+        "IMAGE_SERVER_ACCESS_LOG_FILE",
+        "access_log_file",
+        "",
+        _output_file,
+        "Append the access log to this file (relative to the project) instead of stderr.",
+    ),
+    Setting(
         "IMAGE_SERVER_VARIANT_CACHE_DIR",
         "variant_cache_dir",
         "output/variants",
@@ -355,6 +392,9 @@ class Config:
     hide_paths: bool = False
     cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    metrics: bool = True
+    access_log: str = "off"
+    access_log_file: str | None = None
     max_body_bytes: int = 1024 * 1024
     variant_cache_dir: str = str(PROJECT_ROOT / "output" / "variants")
     variant_cache_mb: int = 1024

@@ -71,6 +71,9 @@ _FIXED_HEADERS: tuple[Header, ...] = tuple(
     (name.encode("latin-1"), value.encode("latin-1")) for name, value in FIXED_IMAGE_HEADERS
 )
 _VARIANT_HIT: Header = (b"X-Variant-Cache", b"hit")
+# Route templates, as metrics and the access log name them (never the raw path).
+STABLE_ROUTE = "/d/{id}/{name}"
+IMAGES_ROUTE = "/images/{name}"
 
 
 @dataclass(slots=True)
@@ -93,6 +96,7 @@ class ImageAnswer:
 
     When `stream_fd` is set the sender reads `stream_length` bytes from offset 0 and closes
     it; `body` is then empty. `touched` names an idle-mode directory whose deadline slides.
+    `route`, `directory_id` and `variant` describe the answer for metrics and the access log.
     """
 
     status: int
@@ -101,6 +105,14 @@ class ImageAnswer:
     stream_fd: int | None = None
     stream_length: int = 0
     touched: Directory | None = field(default=None)
+    route: str = ""
+    directory_id: str = ""
+    variant: bool = False
+
+    @property
+    def body_bytes(self) -> int:
+        """The number of body bytes this answer sends."""
+        return self.stream_length if self.stream_fd is not None else len(self.body)
 
 
 class ImageResponder:
@@ -153,8 +165,13 @@ class ImageResponder:
                 return None
             fd = variant[0]
         answer = self._answer(request, fd, name, variant)
-        if answer is not None and self.idle_mode:
+        if answer is None:
+            return None
+        if self.idle_mode:
             answer.touched = directory
+        answer.route = IMAGES_ROUTE if signed_path.startswith("/images/") else STABLE_ROUTE
+        answer.directory_id = directory.id
+        answer.variant = variant is not None
         return answer
 
     def _find(self, raw_path: str) -> tuple[ServedDirectory, str, str] | None:

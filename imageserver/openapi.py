@@ -233,6 +233,27 @@ def build_paths(config: Config) -> dict[str, Any]:
         "/robots.txt": ops.read_path(
             ops.operation("robots", "robots.txt: everything allowed", robots, control=False)
         ),
+        "/readyz": ops.read_path(
+            ops.operation(
+                "readyz",
+                "Readiness: the state database answers and its directory is writable",
+                {**ok("Ready"), "503": err("Not ready; the detail says why.")},
+                control=False,
+            )
+        ),
+        "/metrics": ops.read_path(
+            ops.operation(
+                "metrics",
+                "Prometheus metrics of every worker, and the state gauges",
+                {
+                    "200": {
+                        "description": "Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": STRING}},
+                    },
+                    "404": err("Metrics are disabled (IMAGE_SERVER_METRICS=false)."),
+                },
+            )
+        ),
         "/openapi.json": ops.read_path(
             ops.operation("openapi_document", "This document", ok("OpenApiDocument"), control=False)
         ),

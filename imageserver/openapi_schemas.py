@@ -273,6 +273,7 @@ def component_schemas() -> dict[str, Schema]:
         "DataUriItem": data_uri_item,
         "DataUris": _object({**batch, "items": {"type": "array", "items": ref("DataUriItem")}}),
         "Health": _object({"status": {"const": "ok"}}),
+        "Ready": _object({"status": {"const": "ready"}}),
         "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
     }
 

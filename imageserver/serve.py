@@ -14,6 +14,8 @@ Why these settings:
 - `workers_kill_timeout`: SIGTERM stops everything within 5 seconds, whatever timers or
   keep-alive connections are pending; a worker that has not drained by then is killed.
 - Failed workers are respawned, so one crash does not take the server down.
+- Metrics: a fresh prometheus_client multiprocess directory per run, removed at stop, so the
+  counts of every worker add up and a restart starts from zero.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
+from imageserver import metrics
 from imageserver.asgi import create_asgi_application
 from imageserver.config import Config
 
@@ -67,5 +70,11 @@ def run(config: Config, app_factory: AppFactory | None = None) -> None:
     """
     factory = app_factory or partial(create_asgi_application, config)
     server = Server(TARGET, **granian_options(config))
-    # Each worker calls the factory after the fork: no state crosses from the main process.
-    server.serve(target_loader=factory, wrap_loader=False)
+    # Before any worker exists: they find the directory through the environment they inherit.
+    metrics_dir = metrics.prepare_multiprocess_dir(config.state_dir) if config.metrics else None
+    try:
+        # Each worker calls the factory after the fork: no state crosses from the main process.
+        server.serve(target_loader=factory, wrap_loader=False)
+    finally:
+        if metrics_dir is not None:
+            metrics.remove_multiprocess_dir(metrics_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,26 @@ class Store:
             self.changes.read()  # the counter file must be usable too
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot use state database {self.path}: {exc}") from None
+
+    def readiness_problem(self) -> str | None:
+        """Return why the state cannot be used right now, or None when it can.
+
+        Ready means the database answers a query and its directory takes a new file (a
+        load, a sweep or the WAL would otherwise fail).
+        """
+        try:
+            with self.read() as conn:
+                conn.execute("SELECT COUNT(*) FROM directories").fetchone()
+        except sqlite3.Error as exc:
+            return f"state database does not answer: {exc}"
+        directory = os.path.dirname(self.path) or "."
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".ready-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            return f"state directory is not writable: {exc.strerror or exc}"
+        return None
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening a new one after a fork."""

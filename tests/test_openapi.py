@@ -163,7 +163,9 @@ def test_locked_server_documents_its_token_signatures_and_public_url(
     document = fetch_document(locked_server.base_url)
     assert document["servers"] == [{"url": PUBLIC_URL}]
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-    open_paths = {"/healthz", "/robots.txt", "/openapi.json", "/images/{name}", "/d/{id}/{name}"}
+    # /readyz is open like /healthz: supervisors and orchestrators probe without a token.
+    open_paths = {"/healthz", "/readyz", "/robots.txt", "/openapi.json"}
+    open_paths |= {"/images/{name}", "/d/{id}/{name}"}
     for path, method, operation in operations(document):
         control = path not in open_paths and method != "options"
         assert operation["security"] == ([{"bearerAuth": []}] if control else []), (method, path)
