@@ -176,7 +176,7 @@ def test_killed_run_rerun_completes_without_uploading_anything_twice(
     tmp_path: Path, home: Path, moto: MotoS3, s3: Any
 ) -> None:
     folder = tmp_path / "many"
-    names = make_frames(folder, 300)
+    names = make_frames(folder, 200)
     bucket = new_bucket(s3, versioned=True)
     target = f"s3://{bucket}/many"
     env = cli_env(home, **aws_env(), IMAGE_SERVER_STATE_DIR=str(home / "state"))
@@ -194,10 +194,10 @@ def test_killed_run_rerun_completes_without_uploading_anything_twice(
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     before = len(stored_keys(s3, bucket))
-    assert 30 <= before < 300
+    assert 30 <= before < 200
     document = assert_published(publish(home, folder, target, endpoint=moto.endpoint),
-                                uploaded=300 - before, skipped=before)  # fmt: skip
-    assert document["count"] == 300
+                                uploaded=200 - before, skipped=before)  # fmt: skip
+    assert document["count"] == 200
     versions = versions_per_key(s3, bucket)
     assert set(versions) == {f"many/{name}" for name in names}
     assert set(versions.values()) == {1}  # nothing was uploaded twice
@@ -268,7 +268,6 @@ def test_objects_that_fail_exit_3_and_the_rest_is_still_written(
     [
         (("--publish", "s3://"), 2, "must name a bucket"),
         (("--publish", "https://bucket/prefix"), 2, "must look like s3://BUCKET/PREFIX"),
-        (("--publish", "s3://No_Such/x"), 2, "invalid bucket name"),
         (("--publish", "s3://frames/x", "--url-ttl", "604801"), 2, "between 1 and 604800 seconds"),
         (("--publish", "s3://frames/x", "--unload"), 2, "--unload cannot be used with --publish"),
         (("--url-ttl", "60"), 2, "--url-ttl needs --publish"),
