@@ -139,6 +139,10 @@ class ImageServerASGI:
 
     def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
         nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes
+        if not self.observer.wants_headers:
+            method, status, variant = scope["method"], answer.status, answer.variant
+            self.observer.count(answer.route, method, status, nbytes, started, variant)
+            return
         finished = Finished(
             scope["method"], answer.route, answer.status, nbytes, started, answer.directory_id
         )

@@ -302,22 +302,17 @@ class ImageResponder:
             _, cached, modified = variant
             download_name = download_name.rsplit(".", 1)[0] + cached.extension
             etag, media_type = f'"{cached.etag}"', cached.media_type
-        common = [
-            (b"Content-Disposition", _disposition(download_name)),
-            (b"Cache-Control", self.cache_control),
-            (b"Expires", _expires(int(time.time()), self.config.cache_max_age)),
-            (b"ETag", etag.encode("latin-1")),
-            *_FIXED_HEADERS,
-        ]
-        if variant is not None:
-            common.append(_VARIANT_HIT)
+        block = _file_headers(
+            download_name, etag, media_type, modified, info.st_size, variant is not None
+        )
+        expires = (b"Expires", _expires(int(time.time()), self.config.cache_max_age))
+        common = [block.disposition, (b"Cache-Control", self.cache_control), expires, *block.tail]
         if not is_modified(request.if_none_match, request.if_modified_since, etag, modified):
             return ImageAnswer(304, common)
-        head = [(b"Content-Type", media_type.encode("latin-1"))]
-        last_modified = (b"Last-Modified", _last_modified(modified))
         if request.range is not None:
-            return _answer_range(request, fd, info.st_size, [*head, last_modified, *common])
-        headers = [*head, (b"Content-Length", b"%d" % info.st_size), last_modified, *common]
+            headers = [block.content_type, block.last_modified, *common]
+            return _answer_range(request, fd, info.st_size, headers)
+        headers = [block.content_type, block.content_length, block.last_modified, *common]
         if request.head:
             return ImageAnswer(200, headers)
         if info.st_size > SMALL_FILE_BYTES:
@@ -348,6 +343,31 @@ def _answer_range(
             (b"Content-Range", f"bytes {start}-{stop - 1}/{size}".encode()),
         ],
         data,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FileHeaders:
+    """The headers of one version of one file, encoded once (the hot path reuses them)."""
+
+    content_type: Header
+    content_length: Header
+    last_modified: Header
+    disposition: Header
+    tail: tuple[Header, ...]  # ETag, the fixed image headers, the variant marker
+
+
+@lru_cache(maxsize=8192)
+def _file_headers(
+    download_name: str, etag: str, media_type: str, modified: int, size: int, variant: bool
+) -> _FileHeaders:
+    tail = ((b"ETag", etag.encode("latin-1")), *_FIXED_HEADERS)
+    return _FileHeaders(
+        content_type=(b"Content-Type", media_type.encode("latin-1")),
+        content_length=(b"Content-Length", b"%d" % size),
+        last_modified=(b"Last-Modified", _last_modified(modified)),
+        disposition=(b"Content-Disposition", _disposition(download_name)),
+        tail=(*tail, _VARIANT_HIT) if variant else tail,
     )
 
 

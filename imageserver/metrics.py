@@ -28,6 +28,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets in seconds: an image from the page cache takes well under a millisecond.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED_ROUTE = "unmatched"
+_FIRST_BUCKET = 3  # a tally is [count, bytes, seconds, bucket counts...]
 
 StateCounts = Callable[[], tuple[int, int]]
 
@@ -41,21 +42,20 @@ class RequestMetrics:
         self._duration_metric = families["duration"]
         self._bytes_metric = families["bytes"]
         self._variant_metric = families["variants"]
-        self._requests: dict[tuple[str, str, int], int] = {}
-        self._bytes: dict[str, int] = {}
-        self._durations: dict[str, list[float]] = {}  # route -> bucket counts..., then sum
+        # (route, method, status) -> [count, body bytes, seconds, bucket counts... (+Inf last)]
+        self._tallies: dict[tuple[str, str, int], list[float]] = {}
         self._variants: dict[str, int] = {}
 
     def record(self, route: str, method: str, status: int, nbytes: int, seconds: float) -> None:
         """Tally one answered request (called on the worker's event loop only)."""
         key = (route, method, status)
-        self._requests[key] = self._requests.get(key, 0) + 1
-        self._bytes[route] = self._bytes.get(route, 0) + nbytes
-        tally = self._durations.get(route)
+        tally = self._tallies.get(key)
         if tally is None:
-            tally = self._durations[route] = [0.0] * (len(DURATION_BUCKETS) + 2)
-        tally[bisect_left(DURATION_BUCKETS, seconds)] += 1  # the last slot but one is +Inf
-        tally[-1] += seconds
+            tally = self._tallies[key] = [0.0] * (_FIRST_BUCKET + len(DURATION_BUCKETS) + 1)
+        tally[0] += 1
+        tally[1] += nbytes
+        tally[2] += seconds
+        tally[_FIRST_BUCKET + bisect_left(DURATION_BUCKETS, seconds)] += 1
 
     def record_variant(self, result: str) -> None:
         """Tally one variant lookup: `hit` or `miss`."""
@@ -64,19 +64,22 @@ class RequestMetrics:
     @property
     def pending(self) -> bool:
         """Tell whether there are tallies not yet flushed."""
-        return bool(self._requests or self._variants)
+        return bool(self._tallies or self._variants)
 
     def flush(self) -> None:
         """Add the tallies to prometheus_client's values (shared files) and start afresh."""
-        for (route, method, status), count in self._requests.items():
-            self._requests_metric.labels(route, method, str(status)).inc(count)
-        for route, nbytes in self._bytes.items():
-            self._bytes_metric.labels(route).inc(nbytes)
-        for route, tally in self._durations.items():
+        by_route: dict[str, list[float]] = {}
+        for (route, method, status), tally in self._tallies.items():
+            self._requests_metric.labels(route, method, str(status)).inc(tally[0])
+            summed = by_route.setdefault(route, [0.0] * len(tally))
+            for i, value in enumerate(tally):
+                summed[i] += value
+        for route, tally in by_route.items():
+            self._bytes_metric.labels(route).inc(tally[1])
             _add_observations(self._duration_metric.labels(route), tally)
         for result, count in self._variants.items():
             self._variant_metric.labels(result).inc(count)
-        self._requests, self._bytes, self._durations, self._variants = {}, {}, {}, {}
+        self._tallies, self._variants = {}, {}
 
 
 @cache
@@ -113,10 +116,10 @@ def _families() -> dict[str, Any]:
 def _add_observations(child: Any, tally: list[float]) -> None:
     # prometheus_client has no "observe n times" call; a histogram child keeps one value per
     # bucket (not cumulative: the collector adds them up) and one for the sum.
-    for bucket, count in zip(child._buckets, tally[:-1], strict=True):
+    for bucket, count in zip(child._buckets, tally[_FIRST_BUCKET:], strict=True):
         if count:
             bucket.inc(count)
-    child._sum.inc(tally[-1])
+    child._sum.inc(tally[2])
 
 
 def render(state_counts: StateCounts) -> tuple[bytes, str]:

@@ -64,6 +64,18 @@ class RequestObserver:
         if self.log_fd is not None:
             os.write(self.log_fd, self._log_line(request, seconds))
 
+    def count(
+        self, route: str, method: str, status: int, nbytes: int, started: float, variant: bool
+    ) -> None:
+        """`finish` for an image answer when no access log is written: the cheapest way."""
+        if self.metrics is None:
+            return
+        self.metrics.record(route, method, status, nbytes, time.perf_counter() - started)
+        if variant:
+            self.metrics.record_variant("hit")
+        if not self._flush_due:
+            self._schedule_flush()
+
     def flush(self) -> None:
         """Push this worker's tallies into the shared metric files now."""
         self._flush_due = False
