@@ -13,6 +13,8 @@
   const CAPTION = 26; // px under each thumbnail
   const BUFFER_ROWS = 3; // rendered above and below the viewport
   const MAX_CACHED_PAGES = 30; // listing pages kept in memory (the farthest are dropped)
+  const SETTLE_MS = 150; // scrolling pause after which the thumbnails in view are fetched
+  const MAX_RETRIES = 4; // failed page fetches in a row before waiting for the next scroll
 
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const statusLine = document.getElementById("status");
@@ -122,6 +124,7 @@
       fetchPage(index).then((page) => {
         if (generation !== state.generation) return;
         state.pages.set(index, page.items);
+        state.failures = 0;
         state.loadedPages = (state.loadedPages || 0) + 1;
         if (page.total !== state.total) { state.total = page.total; layout(); }
         render();
@@ -129,6 +132,9 @@
         if (generation !== state.generation) return;
         state.pages.delete(index);
         say(error.message);
+        // A busy server or a dropped connection: try again a few times, more slowly each time.
+        state.failures = (state.failures || 0) + 1;
+        if (state.failures <= MAX_RETRIES) setTimeout(schedule, 500 * state.failures);
       });
     }
 
@@ -182,7 +188,7 @@
       img.loading = "lazy";
       img.decoding = "async";
       img.alt = item.name;
-      img.src = item.thumb;
+      img.dataset.src = item.thumb; // set as `src` once scrolling settles (see settle)
       tile.firstChild.replaceChildren(img);
       tile.lastChild.textContent = item.name;
       tile.title = item.name;
@@ -196,6 +202,8 @@
         if (index < start || index >= end) { tile.remove(); state.tiles.delete(index); }
       }
       for (let p = Math.floor(start / PAGE_SIZE); p * PAGE_SIZE < end; p++) ensurePage(p);
+      // Half a page ahead is fetched already, so scrolling on rarely waits for the listing.
+      if (end < state.total) ensurePage(Math.floor(Math.min(state.total - 1, end + PAGE_SIZE / 2) / PAGE_SIZE));
       const fresh = document.createDocumentFragment();
       for (let index = start; index < end; index++) {
         let tile = state.tiles.get(index);
@@ -205,6 +213,7 @@
       }
       grid.append(fresh);
       dropFarPages(start);
+      settle();
     }
 
     function dropFarPages(start) {
@@ -212,6 +221,19 @@
       const here = Math.floor(start / PAGE_SIZE);
       const far = Array.from(state.pages.keys()).sort((a, b) => Math.abs(b - here) - Math.abs(a - here));
       for (const index of far.slice(0, state.pages.size - MAX_CACHED_PAGES)) state.pages.delete(index);
+    }
+
+    // Thumbnails are asked for only once scrolling pauses: flicking through thousands of
+    // images must not queue thousands of thumbnails on the server ahead of the listing.
+    let settleTimer = 0;
+    function settle() {
+      clearTimeout(settleTimer);
+      settleTimer = setTimeout(() => {
+        for (const img of grid.querySelectorAll("img[data-src]")) {
+          img.src = img.dataset.src;
+          img.removeAttribute("data-src");
+        }
+      }, SETTLE_MS);
     }
 
     let frame = 0;
