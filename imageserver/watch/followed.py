@@ -19,6 +19,7 @@ from imageserver.indexer import entry_for_name
 from imageserver.indexer import scan_directory
 from imageserver.store import Store
 from imageserver.watch import sync
+from imageserver.watch.names import is_temporary_name
 from imageserver.watch.sync import Batch
 from imageserver.watch.sync import WatchedDirectory
 from imageserver.watch.tree import Tree
@@ -101,10 +102,13 @@ class Followed:
 
 
 def _scan_entries(info: WatchedDirectory, prefix: str) -> list[ImageEntry]:
-    if not prefix:
-        return scan_directory(info.real_path, info.recursive)
-    found = scan_directory(os.path.join(info.real_path, prefix), True)
-    return [ImageEntry(prefix + e.name, e.size, e.mtime_ns) for e in found]
+    """Scan the folder or one sub-folder; a writer's temporary files are left out."""
+    if prefix:
+        found = scan_directory(os.path.join(info.real_path, prefix), True)
+        found = [ImageEntry(prefix + e.name, e.size, e.mtime_ns) for e in found]
+    else:
+        found = scan_directory(info.real_path, info.recursive)
+    return [e for e in found if not is_temporary_name(e.name.rsplit("/", 1)[-1])]
 
 
 def _settled(entry: ImageEntry, now: float, seen: Stats | None) -> bool:

@@ -132,11 +132,12 @@ class Watcher:
             except OSError as exc:
                 tree.unwatch()
                 self._explain_polling(info, exc)
+        followed.scan(self.store, "", self.poll_seconds)
+        self._flush(followed)
+        # Set last: a status showing the mode means the folder is followed and caught up.
         mode = INOTIFY if followed.tree is not None else POLL
         if info.watch_mode != mode:
             sync.set_watch_mode(self.store, info.id, mode)
-        followed.scan(self.store, "", self.poll_seconds)
-        self._flush(followed)
 
     def _explain_polling(self, info: WatchedDirectory, exc: OSError) -> None:
         if isinstance(exc, WatchLimitReached):
