@@ -181,6 +181,8 @@ def test_viewer_copy_buttons_hold_the_right_urls(page: Any, api: Api, frames: Pa
     expected = api.post(f"/api/directories/{dir_id}/datauris", json=body).json()
     assert data_uri.startswith("data:image/")
     assert data_uri == expected["items"][0]["data_uri"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.save_screenshot(str(SCREENSHOTS / "viewer.png"))
     page.find_element("id", "next").click()
     wait_for(
         lambda: page.execute_script(copy, "copy-stable").endswith("/frame_000002.jpg"),
