@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import Api
+from tests.support.cli import run_cli
 from tests.support.live import cpu_seconds
 from tests.support.live import jpeg_bytes
 from tests.support.live import process_group
@@ -310,3 +311,24 @@ def test_a_watched_folder_of_100000_files_costs_no_cpu_at_rest(
     write_file(folder / "new.jpg", jpeg_bytes(1))
     wait_for(lambda: served(api, dir_id, "new.jpg"), SERVED_WITHIN_SECONDS)
     assert summary(api, dir_id)["image_count"] == 100_001
+
+
+def test_the_cli_watch_flag_loads_a_live_folder(api: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "cli"
+    folder.mkdir()
+    write_file(folder / "a.jpg", jpeg_bytes(1))
+    result = run_cli(
+        "--dir",
+        folder,
+        "--server",
+        api.base_url,
+        "--output",
+        tmp_path / "out",
+        "--watch",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    dir_id = api.get("/api/directories").json()["current"]
+    assert summary(api, dir_id)["watch"] is True
+    write_file(folder / "b.jpg", jpeg_bytes(2))
+    wait_for(lambda: served(api, dir_id, "b.jpg"), SERVED_WITHIN_SECONDS)
