@@ -154,6 +154,12 @@ def test_rearm_reloads_and_restarts_the_deadline(api: Api, tmp_path: Path) -> No
     assert_detail(api.post("/gallery/nope/rearm"), 404, "Directory not found: nope")
 
 
+def test_rearm_keeps_a_live_folder_live(api: Api, frames: Path) -> None:
+    dir_id = api.load(frames, watch=True)["id"]
+    assert api.post(f"/gallery/{dir_id}/rearm").json()["watch"] is True
+    assert api.get(f"/api/directories/{dir_id}").json()["watch"] is True
+
+
 def test_hidden_paths_stay_hidden(
     server_factory: Callable[..., ServerProcess], frames: Path
 ) -> None:

@@ -124,8 +124,9 @@ def rearm(dir_id: str) -> Response:
     # 0, not None: None would mean "the server default", and this directory may have none.
     minutes = directory.timeout_minutes or 0
     try:
+        # A live folder stays live: the same `watch` as its first load (CONTRACT D.4).
         reloaded = svc.registry.load(
-            directory.path, directory.real_path, directory.recursive, minutes
+            directory.path, directory.real_path, directory.recursive, minutes, directory.watch
         )
     except OSError:
         raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None

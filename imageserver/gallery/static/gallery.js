@@ -55,7 +55,11 @@
       for (const el of clocks) {
         const left = Number(el.dataset.remaining) - elapsed;
         el.textContent = left > 0 ? remainingText(left) : "due now";
-        if (left <= -2 && !reloading) { reloading = true; location.reload(); }
+        // Past its deadline the server has unloaded it: show that (once, never in a loop).
+        if (left <= -2 && Number(el.dataset.remaining) > 0 && !reloading) {
+          reloading = true;
+          location.reload();
+        }
       }
     }
     if (clocks.length) { tick(); setInterval(tick, 1000); }
