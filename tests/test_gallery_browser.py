@@ -27,53 +27,21 @@ from tests.support.browser import console_errors
 from tests.support.browser import require_browser
 from tests.support.browser import start_chromium
 from tests.support.browser import wait_for
+from tests.support.gallery_page import DECODED
+from tests.support.gallery_page import DOM_NODES
+from tests.support.gallery_page import GRID_SOURCES
+from tests.support.gallery_page import SCROLL_THROUGH
+from tests.support.gallery_page import linked_frames
+from tests.support.gallery_page import open_grid
+from tests.support.gallery_page import tile_names
 from tests.support.images import make_frames
-from tests.support.images import make_image
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import ServerProcess
 
 TOKEN = "browser-token"
 SCREENSHOTS = PROJECT_ROOT / "output" / "gallery"
-DECODED = "return Array.from(document.querySelectorAll('#grid img'))" + (
-    ".filter(i => i.complete && i.naturalWidth > 0).length"
-)
-GRID_SOURCES = "return Array.from(document.querySelectorAll('#grid img')).map(i => i.src)"
-DOM_NODES = "return document.getElementsByTagName('*').length"
-SCROLL_THROUGH = """
-const [until, done] = arguments;
-let largest = 0, steps = 0, last = -1;
-function step() {
-  const keys = Array.from(galleryState.tiles.keys());
-  const first = keys.length ? Math.min(...keys) : 0;
-  const filled = Array.from(galleryState.tiles.values()).every(t => t.dataset.name);
-  if (first === last || !filled) { setTimeout(step, 10); return; }
-  largest = Math.max(largest, document.getElementsByTagName("*").length);
-  if (first >= until) { done([largest, steps]); return; }
-  last = first;
-  steps += 1;
-  window.scrollBy(0, 3 * window.innerHeight);
-  setTimeout(step, 10);
-}
-step();
-"""
 # A page of a huge folder must stay far below one node per image.
 DOM_BOUND = 1500
-
-
-def linked_frames(folder: Path, count: int) -> list[str]:
-    """Make `count` frames fast: hard links to one small JPEG kept beside the folder."""
-    folder.mkdir(parents=True)
-    source = make_image(folder.parent / f"{folder.name}-source.jpg", size=(48, 36), color=7)
-    names = [f"frame_{i:06d}.jpg" for i in range(count)]
-    source_dir = os.open(source.parent, os.O_RDONLY)
-    target_dir = os.open(folder, os.O_RDONLY)
-    try:
-        for name in names:  # relative to open directories: no path walk per link
-            os.link(source.name, name, src_dir_fd=source_dir, dst_dir_fd=target_dir)
-    finally:
-        os.close(source_dir)
-        os.close(target_dir)
-    return names
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +77,6 @@ def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     yield root / "frames", linked_frames(root / "frames", 100_000)
     if base is not None:
         shutil.rmtree(base, ignore_errors=True)
-
-
-def open_grid(driver: Any, base_url: str, dir_id: str, decoded: int = 6) -> float:
-    """Open a directory's page and wait for `decoded` thumbnails; return the seconds it took."""
-    started = time.monotonic()
-    driver.get(f"{base_url}/gallery/{dir_id}")
-    wait_for(lambda: driver.execute_script(DECODED) >= decoded, "thumbnails to decode")
-    return time.monotonic() - started
-
-
-def tile_names(driver: Any) -> list[str]:
-    return driver.execute_script(
-        "return Array.from(document.querySelectorAll('#grid .tile[data-name]'))"
-        ".map(t => t.dataset.name)"
-    )
 
 
 def test_thumbnails_decode_and_scrolling_loads_the_next_page(
