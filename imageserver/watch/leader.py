@@ -11,6 +11,8 @@ cost one system call a second. Several servers on one state directory share one 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import logging
 import os
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
 LOCK_FILE = "watch.lock"
+# The thread's name in `top -H` and /proc/<pid>/task/*/comm (the bench reads its CPU there).
+NATIVE_THREAD_NAME = b"live-watcher"
+_PR_SET_NAME = 15
 
 
 class WatchLeader:
@@ -51,6 +56,7 @@ class WatchLeader:
             self._thread.join(timeout=2)
 
     def _run(self) -> None:
+        _name_native_thread(NATIVE_THREAD_NAME)
         while not self._stop.is_set():
             fd = _try_lock(self.lock_path)
             if fd is None:
@@ -85,6 +91,13 @@ def _try_lock(path: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _name_native_thread(name: bytes) -> None:
+    # Python 3.11 names no OS thread; a name lets `top -H` and the bench tell it apart.
+    # Off Linux (no prctl) only the label is lost.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 def start(config: Config, store: Store) -> WatchLeader:
