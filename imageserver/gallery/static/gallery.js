@@ -290,12 +290,14 @@
     const copyStable = document.getElementById("copy-stable");
     const copyPreset = document.getElementById("copy-preset");
     const copyData = document.getElementById("copy-datauri");
-    let current = -1;
+    let current = -1; // index in the grid, for previous/next
+    let shown = null; // the item on screen (the grid may be refiltered under the viewer)
 
     function show(index) {
       const item = itemAt(index);
       if (!item) { ensurePage(Math.floor(index / PAGE_SIZE)); return; }
       current = index;
+      shown = item;
       nameEl.textContent = item.name;
       full.alt = item.name;
       full.src = item.url;
@@ -320,8 +322,7 @@
     }
 
     async function dataUri() {
-      const item = itemAt(current);
-      const body = JSON.stringify({ names: [item.name], preset: presetSelect.value });
+      const body = JSON.stringify({ names: [shown.name], preset: presetSelect.value });
       const answer = await call("/api/directories/" + encodeURIComponent(dirId) + "/datauris", {
         method: "POST", body: body, headers: { "Content-Type": "application/json" },
       });
@@ -345,8 +346,7 @@
     copyData.addEventListener("click", () => copy(copyData, dataUri));
     presetSelect.addEventListener("change", () => {
       copyData.dataset.copy = "";
-      const item = itemAt(current);
-      if (item) loadPresetUrl(item.name);
+      if (shown) loadPresetUrl(shown.name);
     });
     document.getElementById("prev").addEventListener("click", () => { if (current > 0) show(current - 1); });
     document.getElementById("next").addEventListener("click", () => {
