@@ -58,12 +58,6 @@ def read_session(request: Request, tokens: tuple[str, ...]) -> dict[str, Any] | 
     return data
 
 
-def csrf_token(request: Request, tokens: tuple[str, ...]) -> str:
-    """Return the CSRF token of the request's session ("" when there is none)."""
-    session = read_session(request, tokens)
-    return session["csrf"] if session else ""
-
-
 def csrf_matches(request: Request, session: dict[str, Any], presented: str | None = None) -> bool:
     """Tell whether the request carries the session's CSRF token (header, or `presented`)."""
     candidate = presented if presented is not None else request.headers.get(CSRF_HEADER, "")

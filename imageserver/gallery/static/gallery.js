@@ -129,7 +129,6 @@
         if (generation !== state.generation) return;
         state.pages.set(index, page.items);
         state.failures = 0;
-        state.loadedPages = (state.loadedPages || 0) + 1;
         if (page.total !== state.total) { state.total = page.total; layout(); }
         render();
       }, (error) => {
