@@ -5,65 +5,40 @@ so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over th
 path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
 event loop; small files in one read, large ones in blocks read by the loop's thread pool.
 Every other request, and every request the responder declines (each refusal), goes to Flask
-through a2wsgi's `WSGIMiddleware`, which runs it in a thread pool of `IMAGE_SERVER_THREADS`
-and streams bodies both ways. Flask gets the raw target as `RAW_URI`, as under gunicorn.
+(`flask_bridge.py`). Either way the finished request is observed once (`observe.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
-from collections.abc import Awaitable
-from collections.abc import Callable
-from collections.abc import Iterable
-from typing import Any
-from urllib.parse import quote_from_bytes
-
-from a2wsgi import WSGIMiddleware
-from werkzeug.wsgi import FileWrapper
 
 from imageserver.app import WSGIApplication
 from imageserver.app import create_app
 from imageserver.config import Config
 from imageserver.context import EXTENSION_KEY
 from imageserver.context import Services
-from imageserver.fastpath import STREAM_BLOCK_BYTES
-from imageserver.fastpath import ImageAnswer
-from imageserver.fastpath import ImageRequest
 from imageserver.fastpath import ImageResponder
-from imageserver.fastpath import is_known_range_unit
-from imageserver.metrics import UNMATCHED_ROUTE
+from imageserver.flask_bridge import FlaskBridge
+from imageserver.flask_bridge import Receive
+from imageserver.flask_bridge import Scope
+from imageserver.flask_bridge import Send
+from imageserver.image_answer import STREAM_BLOCK_BYTES
+from imageserver.image_answer import ImageAnswer
+from imageserver.image_answer import ImageRequest
+from imageserver.image_answer import is_known_range_unit
 from imageserver.metrics import RequestMetrics
 from imageserver.observe import Finished
 from imageserver.observe import RequestObserver
 from imageserver.registry import Directory
-from imageserver.routes.labels import DIR_ID_KEY
-from imageserver.routes.labels import ROUTE_KEY
 from imageserver.timers import Clock
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 _IMAGE_PREFIXES = (b"/d/", b"/images/")
 METRICS_PATH = "/metrics"
-# Every printable ASCII character stays as sent: only bytes >= 0x80 get percent-encoded.
-_QUERY_SAFE = bytes(range(0x21, 0x7F))
-_INTERNAL_ERROR = json.dumps({"detail": "Internal Server Error"}).encode()
-_INTERNAL_ERROR_START = {
-    "type": "http.response.start",
-    "status": 500,
-    "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(_INTERNAL_ERROR)),
-    ],
-}
-_INTERNAL_ERROR_BODY = {"type": "http.response.body", "body": _INTERNAL_ERROR}
 
 
 class ShortRead(OSError):
@@ -82,12 +57,12 @@ class ImageServerASGI:
     ) -> None:
         self.responder = responder
         self.registry = responder.registry
-        self.fallback = WSGIMiddleware(_with_raw_target(flask_app), workers=threads)
+        self.flask = FlaskBridge(flask_app, threads)
         self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.fallback(scope, receive, send)  # lifespan and websocket: a2wsgi's
+            await self.flask.other(scope, receive, send)  # lifespan and websocket
             return
         started = time.perf_counter()
         method = scope["method"]
@@ -101,41 +76,13 @@ class ImageServerASGI:
                         self._observe_image(scope, answer, started)
                     return
         if self.observer is None:
-            await self._to_flask(_for_flask(scope), receive, send)
+            await self.flask(scope, receive, send)
             return
         if scope["path"] == METRICS_PATH:
             self.observer.flush()  # this worker's own counts, fresh for the scrape
-        flask_scope = _for_flask(scope)
-        finished = await self._to_flask(flask_scope, receive, send)
+        finished = await self.flask(scope, receive, send)
         finished.started = started
-        finished.route = flask_scope.get(ROUTE_KEY, UNMATCHED_ROUTE)
-        finished.dir_id = flask_scope.get(DIR_ID_KEY)
         self.observer.finish(self._with_client(scope, finished))
-
-    async def _to_flask(self, scope: Scope, receive: Receive, send: Send) -> Finished:
-        """Run Flask and tell what it answered; should anything below it fail, a JSON 500."""
-        finished = Finished(scope["method"], UNMATCHED_ROUTE, 500, 0, 0.0)
-        started = False
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                finished.status = message["status"]
-                finished.variant = _variant_result(message["headers"])
-            elif message["type"] == "http.response.body":
-                finished.nbytes += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.fallback(scope, _as_coroutine(receive), tracked_send)
-        except Exception:
-            if started:
-                raise  # too late for an error body: the engine drops the connection
-            log.exception("request failed outside Flask's error handling")
-            await send(_INTERNAL_ERROR_START)
-            await send(_INTERNAL_ERROR_BODY)
-        return finished
 
     def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
         nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes
@@ -228,28 +175,6 @@ def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
     return request
 
 
-def _for_flask(scope: Scope) -> Scope:
-    """Adjust a scope for Flask: an ASCII query string, and no Range in an unknown unit."""
-    query = scope["query_string"]
-    if not query.isascii():
-        # Raw UTF-8 in a query (curl sends it as typed) would break a2wsgi's ASCII decode;
-        # percent-encoded, it means the same to Werkzeug.
-        scope = {**scope, "query_string": quote_from_bytes(query, safe=_QUERY_SAFE).encode()}
-    return _without_unknown_range(scope)
-
-
-def _without_unknown_range(scope: Scope) -> Scope:
-    """Drop a Range header in a unit other than bytes, which Werkzeug would answer with 416."""
-    headers = scope["headers"]
-    if not any(
-        name == b"range" and not is_known_range_unit(value.decode("latin-1"))
-        for name, value in headers
-    ):
-        return scope
-    kept = [(name, value) for name, value in headers if name != b"range"]
-    return {**scope, "headers": kept}
-
-
 async def _stream(fd: int, length: int, send: Send) -> None:
     """Send `length` bytes of `fd` in blocks read off the event loop, then close it.
 
@@ -268,44 +193,3 @@ async def _stream(fd: int, length: int, send: Send) -> None:
             await send({"type": "http.response.body", "body": block, "more_body": more})
     finally:
         os.close(fd)
-
-
-def _variant_result(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """Read `X-Variant-Cache` (`hit`/`miss`) off Flask's answer, for the cache metric."""
-    for name, value in headers:
-        if name == b"x-variant-cache":
-            return value.decode("latin-1")
-    return None
-
-
-def _as_coroutine(receive: Receive) -> Receive:
-    """Wrap granian's `receive`, whose awaitable is a Rust future and not a coroutine.
-
-    a2wsgi hands `receive()` to `asyncio.run_coroutine_threadsafe`, which takes coroutines only.
-    """
-
-    async def receive_message() -> dict[str, Any]:
-        return await receive()
-
-    return receive_message
-
-
-def _with_raw_target(app: WSGIApplication) -> WSGIApplication:
-    """Give Flask the raw request target (`RAW_URI`) and a file wrapper with large blocks."""
-
-    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        scope = environ["asgi.scope"]
-        raw_path = scope.get("raw_path")
-        if raw_path is not None:
-            query = scope.get("query_string") or b""
-            target = raw_path + b"?" + query if query else raw_path
-            environ["RAW_URI"] = target.decode("latin-1")
-        environ["wsgi.file_wrapper"] = _large_block_wrapper
-        return app(environ, start_response)
-
-    return call
-
-
-def _large_block_wrapper(file: Any, buffer_size: int = STREAM_BLOCK_BYTES) -> FileWrapper:
-    # Werkzeug asks for 8 KiB blocks; each block is one trip through a2wsgi's queue.
-    return FileWrapper(file, max(buffer_size, STREAM_BLOCK_BYTES))

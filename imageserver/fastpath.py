@@ -25,23 +25,22 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass
-from dataclasses import field
-from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
-from imageserver.conditional import content_disposition
-from imageserver.conditional import expires_header
 from imageserver.conditional import is_modified
-from imageserver.conditional import last_modified_header
-from imageserver.conditional import single_range
 from imageserver.config import Config
-from imageserver.image_headers import FIXED_IMAGE_HEADERS
+from imageserver.image_answer import IMAGES_ROUTE
+from imageserver.image_answer import SMALL_FILE_BYTES
+from imageserver.image_answer import STABLE_ROUTE
+from imageserver.image_answer import ImageAnswer
+from imageserver.image_answer import ImageRequest
+from imageserver.image_answer import answer_range
+from imageserver.image_answer import expires_value
+from imageserver.image_answer import file_headers
 from imageserver.mediatypes import is_image_name
 from imageserver.mediatypes import media_type_for
-from imageserver.registry import Directory
 from imageserver.registry import Registry
 from imageserver.security import EXPIRY_PARAM
 from imageserver.security import SIGNATURE_PARAM
@@ -58,61 +57,10 @@ from imageserver.variants.params import VariantSpec
 from imageserver.variants.service import Variant
 from imageserver.variants.service import VariantService
 
-Header = tuple[bytes, bytes]
-
-# Files up to this size are sent as one bytes object; larger ones are streamed.
-SMALL_FILE_BYTES = 512 * 1024
-STREAM_BLOCK_BYTES = 256 * 1024
 _SIGNATURE_KEYS = frozenset({EXPIRY_PARAM, SIGNATURE_PARAM})
 # O_NONBLOCK: a FIFO swapped in for an indexed file must not hang a worker on open; regular
 # files ignore the flag, and anything that is not a regular file is refused after fstat.
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
-_FIXED_HEADERS: tuple[Header, ...] = tuple(
-    (name.encode("latin-1"), value.encode("latin-1")) for name, value in FIXED_IMAGE_HEADERS
-)
-_VARIANT_HIT: Header = (b"X-Variant-Cache", b"hit")
-# Route templates, as metrics and the access log name them (never the raw path).
-STABLE_ROUTE = "/d/{id}/{name}"
-IMAGES_ROUTE = "/images/{name}"
-
-
-@dataclass(slots=True)
-class ImageRequest:
-    """The parts of an image GET/HEAD the hot path looks at, taken from any engine."""
-
-    head: bool
-    raw_path: str  # still percent-encoded, latin-1 decoded, without the query
-    query: str = ""
-    range: str | None = None
-    if_none_match: str | None = None
-    if_modified_since: str | None = None
-    # If-Range or If-Match: rare preconditions left to Werkzeug's slower, complete path.
-    other_precondition: bool = False
-
-
-@dataclass(slots=True)
-class ImageAnswer:
-    """A yes: the status, the headers and the bytes, or a descriptor to stream.
-
-    When `stream_fd` is set the sender reads `stream_length` bytes from offset 0 and closes
-    it; `body` is then empty. `touched` names an idle-mode directory whose deadline slides.
-    `route`, `directory_id` and `variant` describe the answer for metrics and the access log.
-    """
-
-    status: int
-    headers: list[Header]
-    body: bytes = b""
-    stream_fd: int | None = None
-    stream_length: int = 0
-    touched: Directory | None = field(default=None)
-    route: str = ""
-    directory_id: str = ""
-    variant: bool = False
-
-    @property
-    def body_bytes(self) -> int:
-        """The number of body bytes this answer sends."""
-        return self.stream_length if self.stream_fd is not None else len(self.body)
 
 
 class ImageResponder:
@@ -302,16 +250,16 @@ class ImageResponder:
             _, cached, modified = variant
             download_name = download_name.rsplit(".", 1)[0] + cached.extension
             etag, media_type = f'"{cached.etag}"', cached.media_type
-        block = _file_headers(
+        block = file_headers(
             download_name, etag, media_type, modified, info.st_size, variant is not None
         )
-        expires = (b"Expires", _expires(int(time.time()), self.config.cache_max_age))
+        expires = (b"Expires", expires_value(int(time.time()), self.config.cache_max_age))
         common = [block.disposition, (b"Cache-Control", self.cache_control), expires, *block.tail]
         if not is_modified(request.if_none_match, request.if_modified_since, etag, modified):
             return ImageAnswer(304, common)
         if request.range is not None:
             headers = [block.content_type, block.last_modified, *common]
-            return _answer_range(request, fd, info.st_size, headers)
+            return answer_range(request, fd, info.st_size, headers)
         headers = [block.content_type, block.content_length, block.last_modified, *common]
         if request.head:
             return ImageAnswer(200, headers)
@@ -323,77 +271,9 @@ class ImageResponder:
         return ImageAnswer(200, headers, data)
 
 
-def _answer_range(
-    request: ImageRequest, fd: int, size: int, headers: list[Header]
-) -> ImageAnswer | None:
-    """Answer one satisfiable byte range with 206; anything else is Werkzeug's (416...)."""
-    byte_range = single_range(request.range or "", size, SMALL_FILE_BYTES)
-    if byte_range is None:
-        return None
-    start, stop = byte_range
-    data = b"" if request.head else os.pread(fd, stop - start, start)
-    if not request.head and len(data) != stop - start:
-        return None  # the file shrank meanwhile
-    return ImageAnswer(
-        206,
-        [
-            headers[0],
-            (b"Content-Length", b"%d" % (stop - start)),
-            *headers[1:],
-            (b"Content-Range", f"bytes {start}-{stop - 1}/{size}".encode()),
-        ],
-        data,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _FileHeaders:
-    """The headers of one version of one file, encoded once (the hot path reuses them)."""
-
-    content_type: Header
-    content_length: Header
-    last_modified: Header
-    disposition: Header
-    tail: tuple[Header, ...]  # ETag, the fixed image headers, the variant marker
-
-
-@lru_cache(maxsize=8192)
-def _file_headers(
-    download_name: str, etag: str, media_type: str, modified: int, size: int, variant: bool
-) -> _FileHeaders:
-    tail = ((b"ETag", etag.encode("latin-1")), *_FIXED_HEADERS)
-    return _FileHeaders(
-        content_type=(b"Content-Type", media_type.encode("latin-1")),
-        content_length=(b"Content-Length", b"%d" % size),
-        last_modified=(b"Last-Modified", _last_modified(modified)),
-        disposition=(b"Content-Disposition", _disposition(download_name)),
-        tail=(*tail, _VARIANT_HIT) if variant else tail,
-    )
-
-
-def is_known_range_unit(value: str) -> bool:
-    """Tell whether a Range header is in bytes; RFC 9110 14.2 says to ignore other units."""
-    return value.lstrip().lower().startswith("bytes=")
-
-
 def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
     """Decode the image name of a raw path; the common unencoded case skips the decoder."""
     if "%" not in raw_path:
         name = raw_path[start:]
         return name if is_safe_relative_name(name) else None
     return name_from_raw_path(raw_path, prefix_segments)
-
-
-@lru_cache(maxsize=8192)
-def _disposition(download_name: str) -> bytes:
-    return content_disposition(download_name).encode("latin-1")
-
-
-@lru_cache(maxsize=4096)
-def _last_modified(mtime_seconds: int) -> bytes:
-    return last_modified_header(mtime_seconds).encode("latin-1")
-
-
-@lru_cache(maxsize=4)
-def _expires(now_seconds: int, max_age: int) -> bytes:
-    return expires_header(now_seconds, max_age).encode("latin-1")

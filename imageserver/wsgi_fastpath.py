@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
-from imageserver.fastpath import STREAM_BLOCK_BYTES
-from imageserver.fastpath import ImageAnswer
-from imageserver.fastpath import ImageRequest
 from imageserver.fastpath import ImageResponder
-from imageserver.fastpath import is_known_range_unit
+from imageserver.image_answer import STREAM_BLOCK_BYTES
+from imageserver.image_answer import ImageAnswer
+from imageserver.image_answer import ImageRequest
+from imageserver.image_answer import is_known_range_unit
 from imageserver.security import raw_request_path
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

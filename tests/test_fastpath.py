@@ -21,8 +21,8 @@ from imageserver.app import create_app
 from imageserver.asgi import ImageServerASGI
 from imageserver.config import Config
 from imageserver.context import EXTENSION_KEY
-from imageserver.fastpath import SMALL_FILE_BYTES
 from imageserver.fastpath import ImageResponder
+from imageserver.image_answer import SMALL_FILE_BYTES
 from imageserver.wsgi_fastpath import ImageFastPath
 from tests.support.asgi_client import ASGIClient
 from tests.support.images import make_frames
