@@ -84,7 +84,9 @@ def create_app(
         sweeper = Sweeper(registry.sweep, clock)
         sweeper.start()
         app.extensions["imageserver.sweeper"] = sweeper
-        app.extensions["imageserver.watch"] = watch_leader.start(config, registry.store)
+        app.extensions[watch_leader.WATCH_EXTENSION_KEY] = watch_leader.start(
+            config, registry.store
+        )
     return app
 
 

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from imageserver import index_changes
 from imageserver import timers
+from imageserver.index_changes import Change
 from imageserver.indexer import ImageEntry
 from imageserver.indexer import scan_directory
 from imageserver.store import Store
@@ -48,12 +50,12 @@ class Directory:
     load_time: float
     timeout_minutes: int | None
     deadline: float | None
-    # Moves whenever the directory's index changes: a (re-)load, or a batch of a live folder's
-    # changes. Per-process caches re-read the names when it moved.
-    load_seq: int
+    load_seq: int  # moves with each (re-)load: caches re-read the names
     watch: bool = False
     # How the live folder is followed, once the watcher has set it up: 'inotify' or 'poll'.
     watch_mode: str | None = None
+    # Moves with each batch of a live folder's changes: caches apply the logged changes.
+    delta_seq: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Directory:
@@ -69,6 +71,7 @@ class Directory:
             load_seq=row["load_seq"],
             watch=bool(row["watch"]),
             watch_mode=row["watch_mode"],
+            delta_seq=row["delta_seq"],
         )
 
 
@@ -155,30 +158,36 @@ class Registry:
         return ImageEntry(*row) if row else None
 
     def served_state(
-        self, known: Mapping[str, int], build_names: Callable[[Iterator[str]], T]
-    ) -> tuple[str | None, list[Directory], dict[str, T]]:
-        """Return the current id, every directory as stored, and the names of new loads.
+        self, known: Mapping[str, tuple[int, int]], build_names: Callable[[Iterator[str]], T]
+    ) -> tuple[str | None, list[Directory], dict[str, T], dict[str, list[Change]]]:
+        """Return the current id, every directory as stored, new names and name changes.
 
-        `known` maps directory ids to the `load_seq` a cache already holds names for; names
-        are read only for the others, streamed into `build_names` (so a compact structure
-        can be built without a list of 100,000 strings). One read transaction, so all three
-        agree. Unlike the other reads it applies no deadline: its caller (the image fast
-        path) checks deadlines on every request.
+        `known` maps directory ids to the `(load_seq, delta_seq)` a cache holds names for.
+        A directory loaded since has its names streamed into `build_names` (so a compact
+        structure can be built without a list of 100,000 strings); a live folder that only
+        changed by batches since has the logged changes instead (`index_changes.since`),
+        unless the log no longer reaches back. One read transaction, so all four agree.
+        Unlike the other reads it applies no deadline: its caller (the image fast path)
+        checks deadlines on every request.
         """
+        names: dict[str, T] = {}
+        changes: dict[str, list[Change]] = {}
         with self.store.read() as conn:
             current = _current_id(conn)
             directories = [
                 Directory.from_row(row) for row in conn.execute("SELECT * FROM directories")
             ]
-            names = {
-                d.id: build_names(
-                    row[0]
-                    for row in conn.execute("SELECT name FROM images WHERE dir_id = ?", (d.id,))
-                )
-                for d in directories
-                if known.get(d.id) != d.load_seq
-            }
-        return current, directories, names
+            for d in directories:
+                seen = known.get(d.id)
+                if seen == (d.load_seq, d.delta_seq):
+                    continue
+                logged = _logged_changes(conn, d, seen)
+                if logged is not None:
+                    changes[d.id] = logged
+                    continue
+                query = "SELECT name FROM images WHERE dir_id = ?"
+                names[d.id] = build_names(row[0] for row in conn.execute(query, (d.id,)))
+        return current, directories, names, changes
 
     def default_timeout(self) -> int:
         """Return the server's default timeout in minutes (0 = off)."""
@@ -313,6 +322,14 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _logged_changes(
+    conn: sqlite3.Connection, directory: Directory, seen: tuple[int, int] | None
+) -> list[Change] | None:
+    if seen is None or seen[0] != directory.load_seq:
+        return None  # a new load: the names are read in full
+    return index_changes.since(conn, directory.id, directory.load_seq, seen[1])
 
 
 def next_load_seq(conn: sqlite3.Connection) -> int:

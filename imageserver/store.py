@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS images (
     mtime_ns INTEGER NOT NULL,
     PRIMARY KEY (dir_id, name)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS index_changes (
+    dir_id TEXT NOT NULL,
+    load_seq INTEGER NOT NULL,
+    delta_seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    present INTEGER NOT NULL,
+    PRIMARY KEY (dir_id, load_seq, delta_seq, name)
+) WITHOUT ROWID;
 """
 
 # Columns added after the first release, as (table, column, declaration). A database made by
@@ -54,6 +63,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # Live folders (#16): whether the index follows the folder, and how ('inotify'/'poll').
     ("directories", "watch", "INTEGER NOT NULL DEFAULT 0"),
     ("directories", "watch_mode", "TEXT"),
+    # Moves with each batch of a live folder's changes (`index_changes.py`).
+    ("directories", "delta_seq", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 BUSY_TIMEOUT_MS = 15000

@@ -192,8 +192,8 @@ def test_status_and_listing_show_which_directories_are_watched(api: Api, tmp_pat
     plain_id = api.load(plain)["id"]
     loaded = api.load(live, watch=True)
     assert list(loaded)[:5] == ["status", "directory", "image_count", "message", "timeout"]
-    assert loaded["watch"] is True
-    wait_for(lambda: summary(api, loaded["id"])["watch_mode"] == "inotify", 2)
+    # The load answers once the watcher follows the folder.
+    assert loaded["watch"] is True and loaded["watch_mode"] == "inotify"
     status = api.get("/").json()
     assert list(status)[:7] == [
         "current_directory",

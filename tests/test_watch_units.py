@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from imageserver import index_changes
 from imageserver.config import Config
 from imageserver.config import ConfigError
+from imageserver.indexer import ImageEntry
 from imageserver.registry import Registry
+from imageserver.served_index import ServedIndex
 from imageserver.store import Store
 from imageserver.watch import leader
 from imageserver.watch import sync
@@ -162,3 +165,53 @@ def test_watch_settings_parse_and_refuse_bad_values() -> None:
     for env in ({"IMAGE_SERVER_WATCH_POLL_S": "0"}, {"IMAGE_SERVER_WATCH_MODE": "fanotify"}):
         with pytest.raises(ConfigError, match="IMAGE_SERVER_WATCH_"):
             Config.from_env(env, env_file=None)
+
+
+def live_registry(tmp_path: Path, count: int) -> tuple[Registry, str]:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"f{i:04d}.jpg").touch()
+    registry = registry_at(tmp_path)
+    return registry, registry.load(str(folder), str(folder), False, None, watch=True).id
+
+
+def batch_of(**names: bool) -> sync.Batch:
+    batch = sync.Batch()
+    for name, present in names.items():
+        batch.put(f"{name}.jpg", ImageEntry(f"{name}.jpg", 1, 1) if present else None)
+    return batch
+
+
+def test_a_snapshot_applies_a_batch_instead_of_rereading_the_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, dir_id = live_registry(tmp_path, 50)
+    index = ServedIndex(registry)
+    assert len(index.snapshot().by_id[dir_id].names) == 50
+    answers = []
+    served_state = registry.served_state
+
+    def spy(known, build):
+        answers.append(served_state(known, build))
+        return answers[-1]
+
+    monkeypatch.setattr(registry, "served_state", spy)
+    sync.apply_batch(registry.store, dir_id, batch_of(new=True, f0000=False))
+    names = index.snapshot().by_id[dir_id].names
+    _, _, fresh, changes = answers[-1]
+    assert fresh == {} and sorted(changes[dir_id]) == [("f0000.jpg", False), ("new.jpg", True)]
+    assert "new.jpg" in names and "f0000.jpg" not in names and len(names) == 50
+
+
+def test_a_snapshot_behind_the_kept_log_reads_the_names_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_changes, "KEEP_BATCHES", 3)
+    registry, dir_id = live_registry(tmp_path, 5)
+    index = ServedIndex(registry)
+    index.snapshot()
+    for i in range(6):
+        sync.apply_batch(registry.store, dir_id, batch_of(**{f"n{i}": True}))
+    names = index.snapshot().by_id[dir_id].names
+    assert len(names) == 11 and all(f"n{i}.jpg" in names for i in range(6))

@@ -5,17 +5,21 @@ CONTRACT A.1, A.2, A.4 and A.5, with B.1's additions to the load response.
 
 from __future__ import annotations
 
+import logging
 import os
 from http import HTTPStatus
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import request
 
 from imageserver.context import services
 from imageserver.errors import ApiError
 from imageserver.jsonio import read_json_body
+from imageserver.registry import Directory
+from imageserver.registry import Registry
 from imageserver.routes import payloads
 from imageserver.routes.auth import require_token
 from imageserver.schemas import LoadRequest
@@ -24,7 +28,13 @@ from imageserver.schemas import parse_minutes
 from imageserver.security import is_allowed_root
 from imageserver.security import real_path_or_none
 from imageserver.security import resolve_load_path
+from imageserver.watch import sync
+from imageserver.watch.leader import WATCH_EXTENSION_KEY
 
+# How long a load with "watch": true waits for the watcher to follow the folder.
+FOLLOW_TIMEOUT_SECONDS = 3.0
+
+log = logging.getLogger(__name__)
 bp = Blueprint("control", __name__)
 bp.before_request(require_token)
 
@@ -58,7 +68,21 @@ def load_directory() -> Response:
         raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
     except OSError:
         raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None
+    if body.watch:
+        directory = _followed(svc.registry, directory)
     return jsonify(payloads.loaded(svc.config, directory, svc.clock()))
+
+
+def _followed(registry: Registry, directory: Directory) -> Directory:
+    # Answer once the watcher follows the folder: from then on no frame can slip between
+    # the load's scan and the watch. Without a watcher here (tests of the bare app), don't.
+    if WATCH_EXTENSION_KEY not in current_app.extensions:
+        return directory
+    if not sync.wait_until_followed(
+        registry.store, directory.id, directory.load_seq, FOLLOW_TIMEOUT_SECONDS
+    ):
+        log.warning("live folders: no watcher picked up %s yet", directory.real_path)
+    return registry.get(directory.id) or directory
 
 
 def _checked_directory(path: str, shown: str, allowed_roots: tuple[str, ...]) -> str:

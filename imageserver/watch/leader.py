@@ -25,6 +25,8 @@ from imageserver.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+# Where `create_app` keeps this worker's `WatchLeader` (absent: no watcher in this app).
+WATCH_EXTENSION_KEY = "imageserver.watch"
 RETRY_SECONDS = 1.0
 LOCK_FILE = "watch.lock"
 # The thread's name in `top -H` and /proc/<pid>/task/*/comm (the bench reads its CPU there).

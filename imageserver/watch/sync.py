@@ -1,22 +1,27 @@
 """The state-database side of live folders: what is watched, and writing a batch of changes.
 
 A batch is one write transaction: its rows change, the directory's `image_count` and
-`load_seq` move, and the commit bumps the shared change counter, so every worker's snapshot
-(`served_index.py`) re-reads that directory's names on its next request. Nothing here
+`delta_seq` move, the changed names are logged (`index_changes.py`), and the commit bumps
+the shared change counter, so every worker's snapshot (`served_index.py`) applies them on
+its next request. Nothing here
 touches inotify or the file system, except `diff_scan`'s comparison of a scan with the index.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
+from imageserver import index_changes
+from imageserver.index_changes import Change
 from imageserver.indexer import ImageEntry
-from imageserver.registry import next_load_seq
 from imageserver.store import Store
+
+FOLLOW_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,6 @@ def indexed_entries(store: Store, dir_id: str) -> dict[str, ImageEntry]:
     return {row[0]: ImageEntry(*row) for row in rows}
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What a written batch left: the directory's new `load_seq`, and the one it replaced."""
-
-    load_seq: int
-    previous_load_seq: int
-
-
 def prune(store: Store, dir_id: str, batch: Batch) -> Batch:
     """Drop the changes the index already reflects, so a no-op batch writes nothing.
 
@@ -110,41 +107,73 @@ def indexed_subset(store: Store, dir_id: str, names: Iterable[str]) -> dict[str,
     return found
 
 
-def apply_batch(store: Store, dir_id: str, batch: Batch) -> Applied | None:
-    """Write one batch in one transaction; None when the directory is no longer watched.
+def apply_batch(store: Store, dir_id: str, batch: Batch) -> int | None:
+    """Write one batch in one transaction and log it; return the directory's `load_seq`.
 
-    :raise sqlite3.Error: the database is unusable (the caller retries with the next batch).
+    None when the directory is no longer watched. :raise sqlite3.Error: the database is
+    unusable (the caller's next rescan catches up).
     """
     with store.write() as conn:
         row = conn.execute(
-            "SELECT load_seq FROM directories WHERE id = ? AND watch = 1", (dir_id,)
+            "SELECT load_seq, delta_seq FROM directories WHERE id = ? AND watch = 1", (dir_id,)
         ).fetchone()
         if row is None:
             return None  # unloaded (or re-loaded without watch) while the batch gathered
-        _write_rows(conn, dir_id, batch)
+        load_seq, delta_seq = row[0], row[1] + 1
+        changes = _write_rows(conn, dir_id, batch)
         count = conn.execute("SELECT COUNT(*) FROM images WHERE dir_id = ?", (dir_id,)).fetchone()
-        load_seq = next_load_seq(conn)
         conn.execute(
-            "UPDATE directories SET image_count = ?, load_seq = ? WHERE id = ?",
-            (count[0], load_seq, dir_id),
+            "UPDATE directories SET image_count = ?, delta_seq = ? WHERE id = ?",
+            (count[0], delta_seq, dir_id),
         )
-    return Applied(load_seq, row[0])
+        index_changes.record(conn, dir_id, load_seq, delta_seq, changes)
+    return load_seq
 
 
-def _write_rows(conn: sqlite3.Connection, dir_id: str, batch: Batch) -> None:
+def _write_rows(conn: sqlite3.Connection, dir_id: str, batch: Batch) -> list[Change]:
+    changes: list[Change] = []
     for prefix in batch.removed_prefixes:
         # `>= prefix AND < prefix + U+10FFFF` is a range scan of the primary key (LIKE isn't,
         # and would treat `_` and `%` in folder names as wildcards).
-        conn.execute(
-            "DELETE FROM images WHERE dir_id = ? AND name >= ? AND name < ?",
-            (dir_id, prefix, prefix + "\U0010ffff"),
-        )
-    removed = [(dir_id, name) for name, entry in batch.names.items() if entry is None]
-    conn.executemany("DELETE FROM images WHERE dir_id = ? AND name = ?", removed)
+        bounds = (dir_id, prefix, prefix + "\U0010ffff")
+        where = "WHERE dir_id = ? AND name >= ? AND name < ?"
+        changes += [(r[0], False) for r in conn.execute(f"SELECT name FROM images {where}", bounds)]
+        conn.execute(f"DELETE FROM images {where}", bounds)
+    removed = [name for name, entry in batch.names.items() if entry is None]
+    conn.executemany(
+        "DELETE FROM images WHERE dir_id = ? AND name = ?", ((dir_id, n) for n in removed)
+    )
+    kept = [e for e in batch.names.values() if e is not None]
     conn.executemany(
         "INSERT OR REPLACE INTO images (dir_id, name, size, mtime_ns) VALUES (?, ?, ?, ?)",
-        [(dir_id, e.name, e.size, e.mtime_ns) for e in batch.names.values() if e is not None],
+        [(dir_id, e.name, e.size, e.mtime_ns) for e in kept],
     )
+    return changes + [(n, False) for n in removed] + [(e.name, True) for e in kept]
+
+
+def forget_unloaded(store: Store) -> None:
+    """Drop the change logs of directories that are no longer loaded."""
+    with store.write() as conn:
+        index_changes.forget_unloaded(conn)
+
+
+def wait_until_followed(store: Store, dir_id: str, load_seq: int, timeout: float) -> bool:
+    """Wait until the watcher follows this load of a directory (it sets `watch_mode`).
+
+    The load route waits, so that once it answers every frame closed afterwards is caught by
+    an event. Returns False after `timeout` seconds (no watcher took the load meanwhile).
+    """
+    deadline = time.monotonic() + timeout
+    conn = store.connection()
+    while True:
+        row = conn.execute(
+            "SELECT watch_mode FROM directories WHERE id = ? AND load_seq = ?", (dir_id, load_seq)
+        ).fetchone()
+        if row is None or row[0] is not None:
+            return row is not None
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(FOLLOW_POLL_SECONDS)
 
 
 def set_watch_mode(store: Store, dir_id: str, mode: str) -> None:

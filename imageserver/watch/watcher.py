@@ -155,6 +155,10 @@ class Watcher:
         followed = self._followed.pop(dir_id)
         if followed.tree is not None:
             followed.tree.unwatch()
+        try:
+            sync.forget_unloaded(self.store)
+        except Exception:  # only leftover log rows; the next drop tries again
+            log.exception("live folders: cleaning the change log failed")
 
     def _to_polling(self, followed: Followed, exc: OSError) -> None:
         if followed.tree is not None:
@@ -234,10 +238,10 @@ class Watcher:
             return
         if applied is None:
             return  # no longer watched: the next reconcile drops it
-        if applied.previous_load_seq != followed.load_seq:
+        if applied != followed.load_seq:
             # Someone re-loaded the directory meanwhile: its scan may predate our changes.
+            followed.load_seq = applied
             followed.scan(self.store, "", self.poll_seconds)
-        followed.load_seq = applied.load_seq
 
 
 def _replaced(followed: Followed, info: WatchedDirectory) -> bool:
