@@ -236,6 +236,7 @@ def _row(
 
 def measure_rest(server: Server, seconds: float) -> Row:
     """CPU over `seconds` with the folder watched and nothing written."""
+    time.sleep(1)  # the first rescan and the workers' first snapshots settle
     before = server.cpu()
     time.sleep(seconds)
     return _row("at rest", [], before, server.cpu(), seconds)
@@ -258,6 +259,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--rates", default="20,200", help="frames per second, comma-separated")
     parser.add_argument("--frames", type=int, default=200, help="frames written per rate")
     parser.add_argument("--rest-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--existing",
+        type=int,
+        default=0,
+        help="files already in the folder before the load (e.g. 100000: a long recording)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="where the folder is made (default: a temp dir; tmpfs is faster)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     return parser.parse_args(argv)
 
@@ -265,14 +277,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bench; print the table."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-watch-"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-watch-", dir=args.workdir))
     folder = workdir / "frames"
     folder.mkdir()
+    for i in range(args.existing):  # empty files: only their names are indexed
+        os.close(os.open(folder / f"old_{i:06d}.jpg", os.O_CREAT | os.O_WRONLY, 0o644))
     server = Server(workdir / "state")
     try:
         api = requests.Session()
         body = {"path": str(folder), "watch": True}
-        dir_id = api.post(server.base + "/load-directory", json=body, timeout=30).json()["id"]
+        dir_id = api.post(server.base + "/load-directory", json=body, timeout=120).json()["id"]
         _wait_followed(api, server.base, dir_id)
         rows = [measure_rest(server, args.rest_seconds)]
         for rate in (int(r) for r in args.rates.split(",")):
@@ -280,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    print(f"folder with {args.existing} files before the load; {READERS} reader threads")
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
@@ -287,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _wait_followed(api: requests.Session, base: str, dir_id: str) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if api.get(f"{base}/api/directories/{dir_id}", timeout=5).json().get("watch_mode"):
             return

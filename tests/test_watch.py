@@ -137,8 +137,12 @@ def test_deleted_frame_is_404_and_renamed_frame_moves(api: Api, tmp_path: Path) 
     os.rename(folder / "kept.jpg", folder / "moved.jpg")
     wait_for(lambda: served(api, dir_id, "moved.jpg"), SERVED_WITHIN_SECONDS)
     wait_for(lambda: gone(api, dir_id, "kept.jpg"), SERVED_WITHIN_SECONDS)
-    assert listed(api, dir_id) == ["moved.jpg"]
-    assert summary(api, dir_id)["image_count"] == 1
+    os.link(folder / "moved.jpg", folder / "hard.jpg")  # links are complete at once
+    os.symlink("moved.jpg", folder / "soft.jpg")
+    wait_for(lambda: served(api, dir_id, "hard.jpg"), SERVED_WITHIN_SECONDS)
+    wait_for(lambda: served(api, dir_id, "soft.jpg"), SERVED_WITHIN_SECONDS)
+    assert listed(api, dir_id) == ["hard.jpg", "moved.jpg", "soft.jpg"]
+    assert summary(api, dir_id)["image_count"] == 3
 
 
 def test_temporary_names_wait_for_the_rename(api: Api, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -171,8 +172,21 @@ class Tree:
             # Being (re)written: out of the index until closed (a no-op for a new file).
             self.writing.add(name)
             batch.put(name, None)
-        elif mask & flags.CREATE and os.path.islink(os.path.join(self.root, name)):
-            batch.put(name, entry_for_name(self.root, name))  # a symlink is never "written"
+        elif mask & flags.CREATE and _linked(os.path.join(self.root, name)):
+            batch.put(name, entry_for_name(self.root, name))
+
+
+def _linked(path: str) -> bool:
+    """Tell whether a name just created is a link, which no writer will close.
+
+    A symlink, or a hard link to an existing file (`ln frame.jpg latest.jpg`): a file being
+    written has one link until it is closed.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1)
 
 
 def _subfolders(root: str, prefix: str) -> list[str]:
