@@ -21,10 +21,10 @@ from imageserver.store import Store
 EXIT_CONFIG_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of `server.py`."""
+def build_parser(prog: str = "server.py") -> argparse.ArgumentParser:
+    """Return the argument parser of `server.py` (`imageserver serve` names itself `prog`)."""
     parser = argparse.ArgumentParser(
-        prog="server.py", description="Serve local image folders over HTTP (granian)."
+        prog=prog, description="Serve local image folders over HTTP (granian)."
     )
     parser.add_argument("--host", help="address to bind (IMAGE_SERVER_HOST)")
     parser.add_argument("--port", help="port to bind (IMAGE_SERVER_PORT)")
@@ -89,9 +89,9 @@ def prepare_state(config: Config) -> None:
     registry.store.close()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = "server.py") -> int:
     """Run the server in the foreground; return the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         config = load_config(args)
         prepare_state(config)

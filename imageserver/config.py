@@ -18,6 +18,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from imageserver.places import Places
 from imageserver.publish.target import Target
 from imageserver.publish.target import TargetError
 from imageserver.publish.target import parse_targets
@@ -58,8 +59,8 @@ def _optional_dir(name: str, raw: str) -> str | None:
 
 
 def _state_dir(name: str, raw: str) -> str:
-    path = Path(os.path.expanduser(raw.strip() or "output/state"))
-    return str(path if path.is_absolute() else PROJECT_ROOT / path)
+    # Anchored by `_placed_paths`: empty is the default place, relative is under the project.
+    return raw.strip()
 
 
 def _path_list(name: str, raw: str) -> tuple[str, ...]:
@@ -104,9 +105,8 @@ def _access_log(name: str, raw: str) -> str:
 
 
 def _output_file(name: str, raw: str) -> str | None:
-    # Relative to the project, like the state dir; empty means standard error.
-    raw = raw.strip()
-    return str(PROJECT_ROOT / os.path.expanduser(raw)) if raw else None
+    # Anchored like the state dir by `_placed_paths`; empty means standard error.
+    return raw.strip() or None
 
 
 def _tokens(name: str, raw: str) -> tuple[str, ...]:
@@ -199,9 +199,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "IMAGE_SERVER_STATE_DIR",
         "state_dir",
-        "output/state",
+        "",
         _state_dir,
-        "Where the SQLite state lives (relative to the project).",
+        "Where the SQLite state lives (default output/state, installed "
+        "$XDG_STATE_HOME/imageserver/state; relative to the project).",
     ),
     Setting("IMAGE_SERVER_WORKERS", "workers", "2", _int_in(1, 64), "Server worker processes."),
     Setting(
@@ -312,10 +313,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "IMAGE_SERVER_VARIANT_CACHE_DIR",
         "variant_cache_dir",
-        "output/variants",
-        # Relative to the project, like the state dir; the pathlib join keeps absolute paths.
-        lambda name, raw: str(PROJECT_ROOT / os.path.expanduser(raw.strip() or "output/variants")),
-        "Where resized/converted image variants are cached (relative to the project).",
+        "",
+        # Anchored by `_placed_paths`, like the state dir.
+        _state_dir,
+        "Where resized/converted image variants are cached (default output/variants, "
+        "installed $XDG_CACHE_HOME/imageserver/variants; relative to the project).",
     ),
     Setting(
         "IMAGE_SERVER_VARIANT_CACHE_MB",
@@ -369,6 +371,17 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def _placed_paths(values: Mapping[str, Any], places: Places) -> dict[str, Any]:
+    """Anchor the path settings: under the project in a checkout, else the XDG folders."""
+    log_file = values["access_log_file"]
+    return {
+        "state_dir": places.state_path(values["state_dir"], "state"),
+        "variant_cache_dir": places.cache_path(values["variant_cache_dir"], "variants"),
+        "access_log_file": places.state_path(log_file, "") if log_file else None,
+        "output_dir": str(places.state_home),
+    }
+
+
 @dataclass(frozen=True)
 class Config:
     """The server's settings, parsed and checked. Build it with `Config.from_env()`."""
@@ -379,6 +392,8 @@ class Config:
     timeout_mode: str = "fixed"
     frame_base_dir: str | None = None
     state_dir: str = str(PROJECT_ROOT / "output" / "state")
+    # Not a setting: output/ in a checkout, else $XDG_STATE_HOME/imageserver (places.py).
+    output_dir: str = str(PROJECT_ROOT / "output")
     workers: int = 2
     threads: int = 8
     public_url: str | None = None
@@ -417,6 +432,9 @@ class Config:
         :raise ConfigError: a value does not parse (the message names the variable).
         """
         source = os.environ if environ is None else environ
+        places = Places.find(source)
+        if env_file == DEFAULT_ENV_FILE:
+            env_file = places.env_file  # installed: $XDG_CONFIG_HOME/imageserver/env
         # IMAGE_SERVER_ENV_FILE points at another .env (tests use it to ignore a developer's).
         env_file = source.get("IMAGE_SERVER_ENV_FILE", env_file)
         merged: dict[str, str] = {}
@@ -424,6 +442,7 @@ class Config:
             merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
         merged.update(source)
         values = {s.field: s.parse(s.env, merged.get(s.env, s.default)) for s in SETTINGS}
+        values.update(_placed_paths(values, places))
         values.update(overrides)
         return cls(**values)
 

@@ -15,12 +15,10 @@ changes while the server runs except `servers` (the request's own base URL, or
 from __future__ import annotations
 
 import copy
-import tomllib
 from typing import Any
 
 from flask import Flask
 
-from imageserver.config import PROJECT_ROOT
 from imageserver.config import Config
 from imageserver.mediatypes import IMAGE_MEDIA_TYPES
 from imageserver.openapi_publish import publish_paths
@@ -44,6 +42,7 @@ from imageserver.openapi_schemas import query_parameters
 from imageserver.openapi_schemas import ref
 from imageserver.openapi_schemas import response_spec
 from imageserver.schemas import PageQuery
+from imageserver.version import package_version
 
 OPENAPI_VERSION = "3.1.0"
 CACHE_KEY = "imageserver.openapi"
@@ -261,12 +260,8 @@ def build_paths(config: Config) -> dict[str, Any]:
 
 
 def _api_version() -> str:
-    # The package version, from the one file that declares it.
-    try:
-        with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
-            return str(tomllib.load(file)["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
+    # The package version, from the one file that declares it (works installed too).
+    return package_version()
 
 
 def build_document(config: Config) -> dict[str, Any]:

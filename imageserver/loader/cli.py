@@ -17,7 +17,6 @@ from enum import IntEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from imageserver.config import PROJECT_ROOT
 from imageserver.config import Config
 from imageserver.config import ConfigError
 from imageserver.loader import launcher
@@ -33,7 +32,6 @@ from imageserver.variants.params import parse_variant_option
 from imageserver.variants.presets import PRESET_NAMES
 
 PROG = "load_folder_v2.py"
-DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "output" / "json"
 DEFAULT_WORKERS = 16
 DEFAULT_BATCH_SIZE = 500
 
@@ -113,10 +111,10 @@ def _variant(raw: str) -> dict[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser(config: Config) -> argparse.ArgumentParser:
+def build_parser(config: Config, prog: str = PROG) -> argparse.ArgumentParser:
     """Return the argument parser; `config` supplies the defaults taken from the environment."""
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description="Load a folder into the image server (or publish it to S3 storage) and "
         "write its image URLs as JSON.",
     )
@@ -147,8 +145,10 @@ def _add_target_flags(parser: argparse.ArgumentParser, config: Config) -> None:
     add(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT_DIR,
-        help="folder for the JSON files (default: output/json in the project)",
+        # output/json in a checkout, $XDG_STATE_HOME/imageserver/json when installed.
+        default=Path(config.output_dir) / "json",
+        help="folder for the JSON files (default: output/json in the project; installed: "
+        "$XDG_STATE_HOME/imageserver/json)",
     )
     add("--name", type=_file_name, help="write <output>/<name>.json instead of a timestamped name")
     # For tests: what runs (with `start <port>` appended) when no local server answers.
@@ -255,9 +255,9 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logger.propagate = False
 
 
-def _program(argv: Sequence[str]) -> ExitStatus:
+def _program(argv: Sequence[str], prog: str) -> ExitStatus:
     config = Config.from_env()
-    args = build_parser(config).parse_args(argv)
+    args = build_parser(config, prog).parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     publish_cli.check_flags(args)
     if args.publish is not None:
@@ -267,13 +267,16 @@ def _program(argv: Sequence[str]) -> ExitStatus:
     return exit_status_for_result(result)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the loader; return the exit status. Failures become one line on stderr."""
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run the loader; return the exit status. Failures become one line on stderr.
+
+    `prog` names the command in usage and error lines (`imageserver load` says so).
+    """
     try:
-        return _program(sys.argv[1:] if argv is None else argv)
+        return _program(sys.argv[1:] if argv is None else argv, prog)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
     except (LoaderError, ConfigError, OSError, KeyboardInterrupt) as exc:
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return exit_status_for(exc)

@@ -14,12 +14,17 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from imageserver.config import PROJECT_ROOT
 from imageserver.loader.errors import ServerUnavailable
+from imageserver.places import PROJECT_ROOT
+from imageserver.places import is_checkout
 
 log = logging.getLogger(__name__)
 
-DEFAULT_START_COMMAND: tuple[str, ...] = ("bash", str(PROJECT_ROOT / "persistent_run.sh"))
+# Installed from the wheel there is no persistent_run.sh: the server runs under systemd (or
+# `imageserver serve`), and the loader says so instead of starting one.
+DEFAULT_START_COMMAND: tuple[str, ...] = (
+    ("bash", str(PROJECT_ROOT / "persistent_run.sh")) if is_checkout() else ()
+)
 # persistent_run.sh returns once the server is forked; this only bounds a hung script.
 START_COMMAND_TIMEOUT_SECONDS = 60
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
@@ -53,6 +58,11 @@ def start_server(command: Sequence[str], port: int) -> None:
 
     :raise ServerUnavailable: the command is missing, hangs or exits non-zero.
     """
+    if not command:
+        raise ServerUnavailable(
+            f"no image server answers on port {port}; start it with `imageserver serve` "
+            "(or `systemctl start imageserver`)"
+        )
     argv = [*command, "start", str(port)]
     log.info("No server answers; starting one: %s", " ".join(argv))
     try:
