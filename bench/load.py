@@ -38,13 +38,19 @@ class LoadGenerator:
         requests: Sequence[Request],
         concurrency: int,
         seconds: float,
+        count_statuses: bool = False,
     ) -> LoadResult:
-        """Run `requests` (named `key`, so its script is written once) against `base_url`."""
+        """Run `requests` (named `key`, so its script is written once) against `base_url`.
+
+        :param count_statuses: also count responses outside 200-299 (`LoadResult.non_2xx`);
+            the Python client always does.
+        """
         if not self.wrk:
             return pyload.run(base_url, requests, concurrency, seconds)
         script = self._scripts.get(key)
         if script is None:
             safe = "".join(c if c.isalnum() else "_" for c in key)
-            script = wrk.write_script(self.script_dir / f"{safe}.lua", requests)
+            path = self.script_dir / f"{safe}.lua"
+            script = wrk.write_script(path, requests, count_statuses)
             self._scripts[key] = script
         return wrk.run(self.wrk, base_url, script, concurrency, seconds)

@@ -1,9 +1,10 @@
 """Measure our server with one very large directory: `python -m bench.load_index [N]`.
 
-Creates N real JPEG files (default 100,000), starts `python server.py` (gunicorn, default
-settings) on a free loopback port with a fresh state dir, and measures: `POST /load-directory`,
-`GET /` (the full `image_list`), a listing page deep in the index, one image by stable URL,
-and the server's resident memory per indexed file. `python -m bench` runs the same
+Creates N real JPEG files (default 100,000), starts `python server.py` (granian, default
+settings: a main process and 2 workers) on a free loopback port with a fresh state dir,
+and measures: `POST /load-directory`, `GET /` (the full `image_list`), a listing page deep
+in the index, one image by stable URL, and the server's resident memory per indexed file,
+summed over granian's main process and its workers. `python -m bench` runs the same
 measurement as part of its report; run alone, this prints its own table and writes it to
 `bench/results/load_index.md`.
 """

@@ -43,6 +43,7 @@ class LoadResult:
     p99_ms: float
     socket_errors: int  # connect, read, write and timeout errors
     status_errors: int  # responses with a status of 400 or more
+    non_2xx: int | None = None  # responses outside 200-299, when the client counted them
 
     @property
     def rps(self) -> float:

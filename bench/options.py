@@ -12,7 +12,7 @@ from bench.targets import TARGETS
 
 T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "results"
-FULL_TARGETS = ("ours", "nginx", "flask", "http.server", "granian")
+FULL_TARGETS = ("ours", "nginx", "caddy", "flask", "http.server")
 # Smoke: our server and the two references that start fastest; nginx only if installed.
 SMOKE_TARGETS = ("ours", "nginx", "http.server")
 
@@ -30,6 +30,8 @@ class Options:
     smoke: bool
     install: bool  # apt-get nginx and wrk when missing
     warm_up: bool
+    soak_seconds: float  # 0: no soak row
+    soak_concurrency: int
     output: Path | None
 
 
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, help="JPEG frames to serve (2000; smoke 50)")
     parser.add_argument(
         "--index-files", type=int, help="files in the large directory (100000; smoke 1000)"
+    )
+    parser.add_argument(
+        "--soak-seconds", type=float, help="seconds of the soak row, 0 for none (60; smoke 2)"
+    )
+    parser.add_argument(
+        "--soak-concurrency", type=int, help="connections of the soak row (256; smoke 16)"
     )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny run for CI, no apt-get, well under 30 s"
@@ -101,8 +109,12 @@ def parse(argv: list[str]) -> Options:
         smoke=smoke,
         install=not smoke,
         warm_up=not smoke,
+        soak_seconds=_pick(args.soak_seconds, 2.0, 60.0, smoke),
+        soak_concurrency=_pick(args.soak_concurrency, 16, 256, smoke),
         output=_pick(args.output, None, RESULTS / "latest.md", smoke),
     )
     if options.seconds <= 0 or options.repeat < 1 or options.frames < 1 or options.index_files < 1:
         raise BenchError("--duration, --repeat, --frames and --index-files must be positive")
+    if options.soak_seconds < 0 or options.soak_concurrency < 1:
+        raise BenchError("--soak-seconds must be 0 or more and --soak-concurrency positive")
     return options

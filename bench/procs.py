@@ -81,6 +81,10 @@ class Child:
         """Tell whether the group leader is still alive."""
         return self.process is not None and self.process.poll() is None
 
+    def returncode(self) -> int | None:
+        """Return the exit status (negative: the signal that ended it), None while running."""
+        return None if self.process is None else self.process.poll()
+
     def stop(self) -> None:
         """SIGTERM the whole group, SIGKILL it if it lingers; safe to call twice."""
         if self.process is None:
@@ -183,8 +187,8 @@ def _rss_bytes(pid: int) -> int:
 def settled_rss(root_pid: int, timeout: float = 15.0) -> tuple[set[int], int]:
     """Wait until the process tree of `root_pid` stops changing; return its pids and RSS.
 
-    gunicorn forks its workers after the master answers nothing yet, and each worker
-    imports the app after the fork: read too early and a worker is missing or half-grown.
+    granian's main process starts its workers, and each worker builds the app once it
+    runs: read too early and a worker is missing or half-grown.
     Settled means the same pids and an RSS moving by less than `RSS_NOISE_BYTES` over
     `SETTLE_SAMPLES` samples in a row (returns the last sample at the timeout).
     """

@@ -29,6 +29,7 @@ class _Tally:
     latencies: list[float] = field(default_factory=list)
     socket_errors: int = 0
     status_errors: int = 0
+    non_2xx: int = 0
 
 
 def _client(
@@ -57,6 +58,8 @@ def _client(
             tally.latencies.append(time.perf_counter() - began)
             if response.status >= 400:  # as wrk counts them
                 tally.status_errors += 1
+            if not 200 <= response.status < 300:
+                tally.non_2xx += 1
             if response.will_close:  # HTTP/1.0 servers close after each response
                 connection.close()
     finally:
@@ -97,6 +100,7 @@ def run(base_url: str, requests: Sequence[Request], concurrency: int, seconds: f
         p99_ms=_percentile(latencies, 99) * 1000,
         socket_errors=sum(t.socket_errors for t in tallies),
         status_errors=sum(t.status_errors for t in tallies),
+        non_2xx=sum(t.non_2xx for t in tallies),
     )
 
 

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from bench import goals
 from bench import system
 from bench.model import IndexMeasurement
 from bench.model import Row
 from bench.model import Summary
+from bench.model import Workload
+from bench.soak import SoakResult
 
 NOT_AVAILABLE = "n/a"
 
@@ -69,6 +72,40 @@ def render_table(rows: Sequence[Row], reference: str) -> str:
     return "\n".join(lines)
 
 
+def render_soak(soak: SoakResult) -> str:
+    """Return the soak table: the images' figures and the load/unload client's counts."""
+    images, churn = soak.images, soak.churn
+    non_2xx = NOT_AVAILABLE if images.non_2xx is None else str(images.non_2xx)
+    lines = [
+        "| soak | c | s | image req/s | p99 ms | socket errors | >= 400 | non-2xx "
+        "| loads | unloads | control failures |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| GET images + load/unload loop | {soak.concurrency} | {soak.seconds:g} "
+        f"| {images.rps:,.0f} | {_ms(images.p99_ms)} | {images.socket_errors} "
+        f"| {images.status_errors} | {non_2xx} | {churn.loads} | {churn.unloads} "
+        f"| {churn.failures + churn.exceptions} |",
+    ]
+    if churn.first_problem:
+        lines += ["", f"First control problem: {churn.first_problem}"]
+    if not soak.server_survived:
+        lines += ["", "Our server's main process exited during the soak."]
+    return "\n".join(lines)
+
+
+def peer_ratios(rows: Sequence[Row], reference: str) -> list[str]:
+    """Return one line per other server: ours divided by it, GET at the highest c."""
+    top = max(row.concurrency for row in rows)
+    get = {r.server: r.summary for r in rows if r.workload is Workload.GET and r.concurrency == top}
+    ours = get.get("ours")
+    if ours is None:
+        return []
+    return [
+        f"- GET c={top}: ours / {server} = {ours.rps / summary.rps:.2f}"
+        for server, summary in get.items()
+        if server != "ours" and summary is not None and summary.rps > 0
+    ]
+
+
 def index_lines(m: IndexMeasurement) -> list[tuple[str, str]]:
     """Return (what, value) pairs for the large-directory measurement."""
     grown = m.rss_after - m.rss_before
@@ -105,7 +142,11 @@ def render_index_standalone(m: IndexMeasurement, repeats: int) -> str:
 
 
 def render_report(
-    info: RunInfo, rows: Sequence[Row], index: IndexMeasurement | None, index_repeats: int
+    info: RunInfo,
+    rows: Sequence[Row],
+    index: IndexMeasurement | None,
+    index_repeats: int,
+    soak: SoakResult | None = None,
 ) -> str:
     """Return the whole report: how it was measured, the table, the large-directory table."""
     versions = ", ".join(f"{name} {version}" for name, version in info.versions.items())
@@ -128,7 +169,14 @@ def render_report(
         render_table(rows, info.reference),
         "",
         *(f"- `{key}`: {label}" for key, label in info.labels.items()),
+        "",
+        *peer_ratios(rows, info.reference),
     ]
+    if soak is not None:
+        parts += ["", render_soak(soak)]
+    if "ours" in info.labels:
+        checked = [*goals.throughput_goals(rows, info.reference), goals.soak_goal(soak)]
+        parts += ["", goals.render_goals(checked)]
     if index is not None:
         parts += ["", render_index(index, index_repeats)]
     return "\n".join(parts)

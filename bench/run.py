@@ -1,4 +1,5 @@
-"""One benchmark run: data, servers, checks, interleaved load runs, the large directory, report.
+"""One benchmark run: data, servers, checks, interleaved load runs, the soak, the large
+directory, report.
 
 The servers all run side by side for the whole load phase, and each repetition visits every
 (workload, concurrency, server) cell once before the next repetition starts: on a noisy
@@ -18,6 +19,7 @@ from pathlib import Path
 from bench import data
 from bench import load_index
 from bench import report
+from bench import soak
 from bench import system
 from bench import verify
 from bench.load import LoadGenerator
@@ -92,8 +94,9 @@ def start_targets(
 
 def measure_servers(
     options: Options, keys: list[str], workdir: Path, frames: Path, names: list[str]
-) -> tuple[list[Row], LoadGenerator]:
-    """Start the servers, check them, run every cell `options.repeat` times, stop them."""
+) -> tuple[list[Row], LoadGenerator, soak.SoakResult | None]:
+    """Start the servers, check them, run every cell `options.repeat` times, then the soak
+    on ours (while the others idle), and stop them."""
     generator = LoadGenerator(workdir / "scripts")
     generator.script_dir.mkdir()
     with ExitStack() as stack:
@@ -113,13 +116,55 @@ def measure_servers(
                 get = lists[(Workload.GET, key)] or []
                 generator.run(f"{key}-GET", target.base_url, get, 8, WARM_UP_SECONDS)
         results = _repetitions(options, generator, targets, runnable, lists)
+        soaked = None
+        if "ours" in targets and options.soak_seconds > 0:
+            soaked = _soak(options, generator, targets["ours"], lists, workdir, frames, names)
     rows = [
         Row(c.workload, c.concurrency, c.server, Summary.of(results[c]))
         if c in results
         else Row(c.workload, c.concurrency, c.server, None, _unsupported(c, caps[c.server]))
         for c in cells
     ]
-    return rows, generator
+    return rows, generator, soaked
+
+
+def _soak(
+    options: Options,
+    generator: LoadGenerator,
+    ours: Target,
+    lists: dict[tuple[Workload, str], list[Request] | None],
+    workdir: Path,
+    frames: Path,
+    names: list[str],
+) -> soak.SoakResult:
+    """Run the soak row on our server: its GET list while other directories churn."""
+    folders = soak.make_other_directories(workdir / "others", frames, names)
+    print(
+        f"soak: c={options.soak_concurrency} for {options.soak_seconds:g} s while "
+        f"{len(folders)} other directories are loaded and unloaded ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    result = soak.run_soak(
+        generator,
+        ours.base_url,
+        lists[(Workload.GET, "ours")] or [],
+        folders,
+        options.soak_concurrency,
+        options.soak_seconds,
+        lambda: ours.child is not None and ours.child.running(),
+    )
+    if not result.server_survived and ours.child is not None:
+        print(f"our server exited during the soak:\n{ours.child.log_tail()}", file=sys.stderr)
+    print(
+        f"soak: {result.images.rps:,.0f} req/s, socket errors {result.images.socket_errors}, "
+        f"non-2xx {result.images.non_2xx}, loads {result.churn.loads}, unloads "
+        f"{result.churn.unloads}, control failures "
+        f"{result.churn.failures + result.churn.exceptions}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
 
 
 def _repetitions(
@@ -133,13 +178,20 @@ def _repetitions(
     results: dict[Cell, list[LoadResult]] = {cell: [] for cell in cells}
     for repetition in range(1, options.repeat + 1):
         for cell in cells:
-            result = generator.run(
-                f"{cell.server}-{cell.workload.name}",
-                targets[cell.server].base_url,
-                lists[(cell.workload, cell.server)] or [],
-                cell.concurrency,
-                options.seconds,
-            )
+            target = targets[cell.server]
+            during = f"{cell.workload.value} c={cell.concurrency}, repetition {repetition}"
+            try:
+                result = generator.run(
+                    f"{cell.server}-{cell.workload.name}",
+                    target.base_url,
+                    lists[(cell.workload, cell.server)] or [],
+                    cell.concurrency,
+                    options.seconds,
+                )
+            except BenchError:
+                target.check_alive(during)  # a dead server explains a failed run best
+                raise
+            target.check_alive(during)
             results[cell].append(result)
             _progress(repetition, options.repeat, cell, result)
     return results
@@ -173,7 +225,7 @@ def choose_servers(options: Options, notes: list[str]) -> list[str]:
             keys.append(key)
     if "ours" in options.only and "ours" not in keys:
         raise BenchError("our server cannot run here")
-    if options.smoke and not set(keys) - {"ours", "granian"}:
+    if options.smoke and not set(keys) - {"ours"}:
         raise BenchError("the smoke run needs our server and at least one reference server")
     return keys
 
@@ -192,7 +244,7 @@ def run(options: Options) -> str:
         print(f"writing {options.frames:,} frames ...", file=sys.stderr, flush=True)
         names = data.make_frames(frames, options.frames)
         mean_size = statistics.mean((frames / n).stat().st_size for n in names)
-        rows, generator = measure_servers(options, keys, workdir, frames, names)
+        rows, generator, soaked = measure_servers(options, keys, workdir, frames, names)
         index = None
         if "ours" in keys:
             index = load_index.make_and_measure(
@@ -211,7 +263,7 @@ def run(options: Options) -> str:
         notes=notes,
         started=started,
     )
-    text = report.render_report(info, rows, index, load_index.REPEATS)
+    text = report.render_report(info, rows, index, load_index.REPEATS, soaked)
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(text + "\n")

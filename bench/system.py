@@ -1,8 +1,8 @@
 """The machine: Debian tools the benchmark needs (installed with apt-get), versions, CPU.
 
-`nginx` and `wrk` come from Debian's packages. Installing `nginx` may start the system's
-nginx service on a host with systemd (containers usually forbid it with policy-rc.d); the
-benchmark never uses that one: it runs its own nginx with its own config.
+`nginx`, `caddy` and `wrk` come from Debian's packages. Installing `nginx` or `caddy` may
+start the system's service on a host with systemd (containers usually forbid it with
+policy-rc.d); the benchmark never uses those: it runs its own, with its own config.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # command -> Debian package
-PACKAGES = {"nginx": "nginx", "wrk": "wrk"}
+PACKAGES = {"nginx": "nginx", "caddy": "caddy", "wrk": "wrk"}
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 APT_TIMEOUT_SECONDS = 600
 
@@ -37,7 +37,7 @@ def ensure_tools(commands: tuple[str, ...] = tuple(PACKAGES)) -> list[str]:
     """Install the Debian packages of the missing `commands` with apt-get, when we can.
 
     Returns notes for the report (what was installed, or why it could not be); never
-    raises: a missing tool only removes rows (nginx) or swaps the load generator (wrk).
+    raises: a missing tool only removes rows (nginx, caddy) or swaps the load generator (wrk).
     """
     missing = [PACKAGES[c] for c in commands if find_program(c) is None]
     if not missing:
@@ -80,17 +80,23 @@ def _package_version(name: str) -> str:
 def versions() -> dict[str, str]:
     """Return the versions of everything measured or measuring."""
     nginx = find_program("nginx")
+    caddy = find_program("caddy")
     wrk = find_program("wrk")
-    # "nginx version: nginx/1.22.1" and "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
+    # "nginx version: nginx/1.22.1", "2.6.2" (or "v2.7.6 h1:...") and
+    # "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
     nginx_line = _first_line([nginx, "-v"]) if nginx else ""
+    caddy_line = _first_line([caddy, "version"]) if caddy else ""
     wrk_line = _first_line([wrk, "-v"]) if wrk else ""
     return {
+        "granian": _package_version("granian"),
+        "a2wsgi": _package_version("a2wsgi"),
+        "uvloop": _package_version("uvloop"),
         "nginx": nginx_line.removeprefix("nginx version: nginx/") or "absent",
+        "caddy": caddy_line.split()[0].removeprefix("v") if caddy_line else "absent",
         "wrk": wrk_line.split(" [")[0].removeprefix("wrk ") or "absent",
         "python": platform.python_version(),
-        "gunicorn": _package_version("gunicorn"),
-        "granian": _package_version("granian"),
         "flask": _package_version("flask"),
+        "gunicorn (flask row)": _package_version("gunicorn"),
     }
 
 

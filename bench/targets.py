@@ -1,12 +1,12 @@
 """The servers under test, each started on a free 127.0.0.1 port and serving the frames.
 
-- `ours`: the project as the README starts it, `python server.py` (gunicorn, default
+- `ours`: the project as the README starts it, `python server.py` (granian, ASGI, default
   settings), in a fresh state dir; the frames are loaded with `POST /load-directory` and
   fetched by their stable `/d/<id>/<name>` URLs. A black box: only env vars and HTTP.
 - `nginx`: the same folder served directly (sendfile, open_file_cache, 2 workers).
+- `caddy`: the same folder with Caddy's `file_server` (plain HTTP, admin API off).
 - `flask`: the obvious implementation, `send_from_directory` under gunicorn gthread 2x8.
 - `http.server`: `python -m http.server`, the floor.
-- `granian`: an extra row, our WSGI application under granian (2 workers).
 """
 
 from __future__ import annotations
@@ -79,6 +79,17 @@ class Target:
         self.child.start()
         self.child.wait_until_ready(self.port, ready_path)
 
+    def check_alive(self, during: str) -> None:
+        """Raise unless the server is still running.
+
+        :raise BenchError: it exited; the message has its exit status and its log's end.
+        """
+        if self.child is not None and not self.child.running():
+            raise BenchError(
+                f"{self.key} exited (status {self.child.returncode()}) during {during}:\n"
+                f"{self.child.log_tail()}"
+            )
+
     def stop(self) -> None:
         """Stop the server and everything it forked."""
         if self.child is not None:
@@ -114,7 +125,10 @@ class OurServer(Target):
     """
 
     key = "ours"
-    label = "`python server.py` (gunicorn, default settings), URLs `/d/<id>/<name>`"
+    label = (
+        "`python server.py` (granian ASGI, 2 workers, uvloop, native image path), "
+        "URLs `/d/<id>/<name>`"
+    )
     ready_path = "/healthz"
 
     def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
@@ -152,37 +166,6 @@ class OurServer(Target):
                 f"{self.key}: POST /load-directory: {response.status_code} {response.text}"
             )
         return response.json()
-
-
-class Granian(OurServer):
-    """Our WSGI application (`imageserver.wsgi:application`) under granian, 2 workers."""
-
-    key = "granian"
-    label = "our WSGI app under granian (`--interface wsgi --workers 2`), extra row"
-
-    @classmethod
-    def unavailable(cls) -> str | None:
-        if not _granian_path().exists():
-            return "granian is not installed: pip install -r bench/requirements.txt"
-        return None
-
-    def command(self, frames: Path) -> list[str]:
-        return [
-            str(_granian_path()),
-            "--interface",
-            "wsgi",
-            "--workers",
-            "2",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "imageserver.wsgi:application",
-        ]
-
-
-def _granian_path() -> Path:
-    return Path(sys.executable).parent / "granian"
 
 
 class Nginx(Target):
@@ -226,13 +209,54 @@ http {{
     open_file_cache max=10000 inactive=60s;
     open_file_cache_valid 60s;
     keepalive_timeout 65s;
-    # The default (1000) would make wrk reconnect every 1000 requests; gunicorn never does.
+    # The default (1000) would make wrk reconnect every 1000 requests; granian never does.
     keepalive_requests 1000000;
 {temp_paths}
     server {{
         listen 127.0.0.1:{port};
         root {root};
     }}
+}}
+"""
+
+
+class Caddy(Target):
+    """Caddy's `file_server` on the folder: plain HTTP, no admin API, state in its own dir."""
+
+    key = "caddy"
+    label = "Caddy `file_server` on the folder (HTTP only, admin off, default settings)"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        return None if system.find_program("caddy") else "caddy is not installed"
+
+    def command(self, frames: Path) -> list[str]:
+        config = self.workdir / "Caddyfile"
+        config.write_text(caddy_config(frames, self.port))
+        caddy = system.find_program("caddy") or "caddy"
+        # Caddy 2.6 has no `persist_config` option: with the admin API off it saves nothing.
+        return [caddy, "run", "--config", str(config), "--adapter", "caddyfile"]
+
+    def environment(self, frames: Path) -> dict[str, str]:
+        # Caddy keeps certificates and autosaved config under XDG dirs: keep them in ours.
+        return {
+            **os.environ,
+            "XDG_DATA_HOME": str(self.workdir / "data"),
+            "XDG_CONFIG_HOME": str(self.workdir / "config"),
+        }
+
+
+def caddy_config(root: Path, port: int) -> str:
+    """Return a Caddyfile serving `root` on 127.0.0.1:`port`, without TLS or admin API."""
+    return f"""{{
+    admin off
+    auto_https off
+}}
+
+http://127.0.0.1:{port} {{
+    bind 127.0.0.1
+    root * {root}
+    file_server
 }}
 """
 
@@ -246,7 +270,7 @@ class FlaskStatic(Target):
     @classmethod
     def unavailable(cls) -> str | None:
         if importlib.util.find_spec("gunicorn") is None:
-            return "gunicorn is not installed in this Python"
+            return "gunicorn is not installed: pip install -r bench/requirements.txt"
         return None
 
     def command(self, frames: Path) -> list[str]:
@@ -293,5 +317,5 @@ class HttpServer(Target):
 
 
 TARGETS: dict[str, type[Target]] = {
-    cls.key: cls for cls in (OurServer, Nginx, FlaskStatic, HttpServer, Granian)
+    cls.key: cls for cls in (OurServer, Nginx, Caddy, FlaskStatic, HttpServer)
 }

@@ -1,12 +1,12 @@
 """Measure variant latency against the real server: `python -m bench.variants [COLD] [WARM]`.
 
-Starts `python server.py` (gunicorn, 2 workers) on a free loopback port with a temporary
+Starts `python server.py` (granian, 2 workers) on a free loopback port with a temporary
 state dir and variant cache (`IMAGE_SERVER_ENV_FILE=/dev/null`: no developer `.env`), loads
 a folder of distinct 1920x1080 JPEG frames and times, over one keep-alive connection:
 
 - cold: `?preset=claude` on a frame never asked before (a distinct source file each time,
   so each is a real decode, resize, encode and cache write);
-- warm: the same variant again (a cache hit served with `send_file`);
+- warm: the same variant again (a cache hit, sent by the native image path);
 - the original, and the original through Flask (`?via=bench`: an unknown parameter skips
   the image fast path), since a variant always goes through Flask.
 
@@ -172,7 +172,7 @@ def measure(cold_samples: int = 15, warm_samples: int = 50) -> list[dict]:
 def render(rows: list[dict]) -> str:
     """Return the rows as a Markdown table, with the targets of the issue."""
     lines = [
-        f"Variant latency, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} JPEG frames, real gunicorn server, "
+        f"Variant latency, {FRAME_SIZE[0]}x{FRAME_SIZE[1]} JPEG frames, real granian server, "
         f"one keep-alive connection ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)",
         "",
         "| what | median ms | samples | bytes | x original |",
