@@ -137,11 +137,14 @@ def test_deleted_frame_is_404_and_renamed_frame_moves(api: Api, tmp_path: Path) 
     os.rename(folder / "kept.jpg", folder / "moved.jpg")
     wait_for(lambda: served(api, dir_id, "moved.jpg"), SERVED_WITHIN_SECONDS)
     wait_for(lambda: gone(api, dir_id, "kept.jpg"), SERVED_WITHIN_SECONDS)
+    os.symlink(tmp_path / "outside.jpg", folder / "escape.jpg")  # leaves the root: never
+    write_file(tmp_path / "outside.jpg", jpeg_bytes(3))
     os.link(folder / "moved.jpg", folder / "hard.jpg")  # links are complete at once
     os.symlink("moved.jpg", folder / "soft.jpg")
     wait_for(lambda: served(api, dir_id, "hard.jpg"), SERVED_WITHIN_SECONDS)
     wait_for(lambda: served(api, dir_id, "soft.jpg"), SERVED_WITHIN_SECONDS)
     assert listed(api, dir_id) == ["hard.jpg", "moved.jpg", "soft.jpg"]
+    assert api.get(f"/d/{dir_id}/escape.jpg").status_code == 404
     assert summary(api, dir_id)["image_count"] == 3
 
 
