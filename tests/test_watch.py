@@ -239,6 +239,19 @@ def test_unload_stops_the_watch(api: Api, tmp_path: Path) -> None:
     assert listed(api, dir_id) == []
 
 
+def test_reloading_a_live_folder_keeps_it_live(api: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "again"
+    folder.mkdir()
+    dir_id = api.load(folder, watch=True)["id"]
+    write_file(folder / "a.jpg", jpeg_bytes(1))
+    wait_for(lambda: served(api, dir_id, "a.jpg"), SERVED_WITHIN_SECONDS)
+    again = api.load(folder, watch=True)
+    assert again["image_count"] == 1 and again["watch_mode"] == "inotify"
+    write_file(folder / "b.jpg", jpeg_bytes(2))
+    wait_for(lambda: served(api, dir_id, "b.jpg"), SERVED_WITHIN_SECONDS)
+    assert listed(api, dir_id) == ["a.jpg", "b.jpg"]
+
+
 def test_the_watch_survives_a_crash_and_catches_what_changed_meanwhile(
     server_factory, tmp_path: Path
 ) -> None:

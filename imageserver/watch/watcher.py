@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1
 BATCH_WINDOW_SECONDS = 0.05
+RETRY_WRITE_SECONDS = 1.0
 INOTIFY, POLL = "inotify", "poll"
 
 
@@ -229,19 +230,14 @@ class Watcher:
             return
         try:
             batch = sync.prune(self.store, followed.info.id, batch)
-            if not batch:
-                return
-            applied = sync.apply_batch(self.store, followed.info.id, batch)
-        except Exception:  # a locked or broken database: the next rescan catches up
+            if batch:
+                sync.apply_batch(self.store, followed.info.id, batch)
+        except Exception:  # a locked or broken database: keep the changes, retry later
             log.exception("live folders: writing changes of %s failed", followed.info.real_path)
-            followed.next_poll = 0.0
-            return
-        if applied is None:
-            return  # no longer watched: the next reconcile drops it
-        if applied != followed.load_seq:
-            # Someone re-loaded the directory meanwhile: its scan may predate our changes.
-            followed.load_seq = applied
-            followed.scan(self.store, "", self.poll_seconds)
+            followed.merge(batch)
+            followed.batch_since = time.monotonic() + RETRY_WRITE_SECONDS
+        # A directory unloaded or re-loaded meanwhile moved the change counter: the next
+        # reconcile drops it, or follows the new load with a fresh rescan.
 
 
 def _replaced(followed: Followed, info: WatchedDirectory) -> bool:
