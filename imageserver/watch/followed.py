@@ -1,9 +1,10 @@
 """One watched directory as the watcher follows it: its watches, its batch, its rescans.
 
 A rescan cannot see whether a file is still open for writing, so a file it finds is taken
-only once it has settled: its mtime is `SETTLE_SECONDS` old, or its size and mtime held
-since the previous look. Files that have not settled wait in `pending` and are looked at
-again (one `stat` each, not a rescan) when they should have.
+only once it has settled: its mtime is old enough, or its size and mtime held since the
+previous look. With inotify that look comes `SETTLE_SECONDS` later (one `stat` per pending
+file, not a rescan), and the file's `IN_CLOSE_WRITE` usually beats it. A polled folder has
+no events to correct a guess, so there a file must hold still for a whole poll interval.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Followed:
             if name.startswith(prefix)
         }
         now = time.time()
-        complete = {e.name for e in scanned if _settled(e, now, self.pending.get(e.name))}
+        settle = SETTLE_SECONDS if self.tree is not None else max(SETTLE_SECONDS, poll_seconds)
+        complete = {e.name for e in scanned if _settled(e, now, self.pending.get(e.name), settle)}
         for entry in scanned:
             if entry.name not in complete and indexed.get(entry.name) != entry:
                 self.pending[entry.name] = (entry.size, entry.mtime_ns)
@@ -87,7 +89,7 @@ class Followed:
         for name, entry in batch.names.items():
             self.batch.put(name, entry)
         self.touched()
-        if self.pending and self.recheck_at is None:
+        if self.pending and self.recheck_at is None and self.tree is not None:
             self.recheck_at = time.monotonic() + SETTLE_SECONDS
 
     def touched(self) -> None:
@@ -111,8 +113,8 @@ def _scan_entries(info: WatchedDirectory, prefix: str) -> list[ImageEntry]:
     return [e for e in found if not is_temporary_name(e.name.rsplit("/", 1)[-1])]
 
 
-def _settled(entry: ImageEntry, now: float, seen: Stats | None) -> bool:
+def _settled(entry: ImageEntry, now: float, seen: Stats | None, settle: float) -> bool:
     """Tell whether a scanned file may be indexed: unchanged since seen, or old enough."""
     if seen == (entry.size, entry.mtime_ns):
         return True
-    return now - entry.mtime_ns / 1e9 >= SETTLE_SECONDS
+    return now - entry.mtime_ns / 1e9 >= settle
