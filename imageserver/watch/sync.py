@@ -3,8 +3,8 @@
 A batch is one write transaction: its rows change, the directory's `image_count` and
 `delta_seq` move, the changed names are logged (`index_changes.py`), and the commit bumps
 the shared change counter, so every worker's snapshot (`served_index.py`) applies them on
-its next request. Nothing here
-touches inotify or the file system, except `diff_scan`'s comparison of a scan with the index.
+its next request. Nothing here touches inotify or the file system: `diff_scan` compares a
+scan someone else made with the index.
 """
 
 from __future__ import annotations
