@@ -36,6 +36,10 @@ fmt: install  ## fix lint and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+wheel: install  ## build the wheel into dist/ (install it with pipx, uv tool or pip; issue 17)
+	rm -f dist/lightweight_image_server-*.whl
+	$(BIN)/uv build --wheel --out-dir dist
+
 bench: install  ## ours vs nginx, Flask, http.server on loopback (~10 min; apt-gets nginx, wrk)
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python -m bench
@@ -43,4 +47,4 @@ bench: install  ## ours vs nginx, Flask, http.server on loopback (~10 min; apt-g
 bench-smoke: install  ## the same benchmark, tiny (CI-sized, well under 30 s, no apt-get)
 	$(BIN)/python -m bench --smoke
 
-.PHONY: help install run serve test lint fmt bench bench-smoke
+.PHONY: help install run serve test lint fmt wheel bench bench-smoke
