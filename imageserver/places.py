@@ -35,11 +35,12 @@ def is_checkout(root: Path = PROJECT_ROOT) -> bool:
 
 
 def _xdg_home(environ: Mapping[str, str], variable: str, fallback: str) -> Path:
-    # The XDG spec: an unset, empty or relative value means the default.
+    # The XDG spec: an unset, empty or relative value means the default, under $HOME.
     raw = environ.get(variable, "").strip()
     if raw and os.path.isabs(raw):
         return Path(raw)
-    return Path(os.path.expanduser(fallback))
+    home = environ.get("HOME", "").strip()
+    return (Path(home) if os.path.isabs(home) else Path.home()) / fallback
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ class Places:
         if is_checkout(root):
             output = root / "output"
             return cls(True, output, output, root, root, root / ".env")
-        state = _xdg_home(environ, "XDG_STATE_HOME", "~/.local/state") / APP_NAME
-        cache = _xdg_home(environ, "XDG_CACHE_HOME", "~/.cache") / APP_NAME
-        config = _xdg_home(environ, "XDG_CONFIG_HOME", "~/.config") / APP_NAME
+        state = _xdg_home(environ, "XDG_STATE_HOME", ".local/state") / APP_NAME
+        cache = _xdg_home(environ, "XDG_CACHE_HOME", ".cache") / APP_NAME
+        config = _xdg_home(environ, "XDG_CONFIG_HOME", ".config") / APP_NAME
         return cls(False, state, cache, state, cache, config / "env")
 
     def state_path(self, raw: str, default_name: str) -> str:

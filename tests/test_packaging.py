@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ TOKEN = "packaging-test-token"
 COMMAND_TIMEOUT_SECONDS = 120
 START_DEADLINE_SECONDS = 30
 STOP_DEADLINE_SECONDS = 10  # the unit's TimeoutStopSec; the server needs 5 s at most
+VERSION = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 def uv_binary() -> str:
@@ -192,12 +194,9 @@ def wait_until_healthy(process: subprocess.Popen[str], port: int) -> None:
 
 
 def test_version_is_the_pyproject_version(installed: Installed):
-    import tomllib
-
-    version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
     result = installed("--version")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"imageserver {version}"
+    assert result.stdout.strip() == f"imageserver {VERSION}"
 
 
 def test_installed_command_serves_loads_unloads_and_stops(
@@ -223,6 +222,7 @@ def test_installed_command_serves_loads_unloads_and_stops(
     ) as response:
         assert response.status == 200
     assert list((tmp_path / "cache" / "imageserver" / "variants").rglob("*.*"))
+    check_package_data_is_served(server)
     refused = installed("unload", server, "--token", "wrong")
     assert refused.returncode == 1 and "401" in refused.stderr
     unloaded = installed("unload", "--server", server)  # the token from the settings file
@@ -235,6 +235,18 @@ def test_installed_command_serves_loads_unloads_and_stops(
     assert stopped.returncode == 3, stopped.stdout
 
 
+def check_package_data_is_served(server: str) -> None:
+    """Assert the gallery's template and static file, and the version, come from the wheel."""
+    with urllib.request.urlopen(f"{server}/gallery", timeout=10) as page:
+        assert page.status == 200 and page.headers.get_content_type() == "text/html"
+    static = PROJECT_ROOT / "imageserver" / "gallery" / "static" / "gallery.js"
+    with urllib.request.urlopen(f"{server}/gallery/static/gallery.js", timeout=10) as script:
+        assert script.read() == static.read_bytes()
+    with urllib.request.urlopen(f"{server}/openapi.json", timeout=10) as document:
+        version = json.loads(document.read())["info"]["version"]
+    assert version == VERSION
+
+
 def check_written_in_xdg_state(root: Path, output_file: Path) -> dict:
     """Assert the run wrote its JSON and state under $XDG_STATE_HOME; return the JSON."""
     state_home = root / "state" / "imageserver"
@@ -244,6 +256,8 @@ def check_written_in_xdg_state(root: Path, output_file: Path) -> dict:
     return json.loads(output_file.read_text())
 
 
+# The exit statuses are the same code whichever install runs it: one install is enough.
+@pytest.mark.parametrize("installed", ["venv"], indirect=True)
 def test_installed_load_and_publish_keep_the_scripts_exit_statuses(installed: Installed):
     nothing_answers = f"http://127.0.0.1:{free_port()}"
     no_server = installed("load", "--dir", str(installed.root), "--server", nothing_answers)

@@ -82,6 +82,12 @@ def test_unset_or_relative_xdg_variables_mean_the_defaults(tmp_path: Path):
     assert places.env_file == home / ".config" / "imageserver" / "env"
 
 
+def test_the_xdg_defaults_follow_home(tmp_path: Path):
+    places = Places.find({"HOME": "/home/someone"}, tmp_path)
+    assert places.state_home == Path("/home/someone/.local/state/imageserver")
+    assert places.cache_home == Path("/home/someone/.cache/imageserver")
+
+
 def test_version_is_the_pyproject_version(capsys: pytest.CaptureFixture[str]):
     assert package_version() == PYPROJECT["project"]["version"]
     assert imageserver(["--version"]) == 0
