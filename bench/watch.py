@@ -11,7 +11,10 @@ and then, for each rate (20 and 200 frames/s by default):
   whole server (main process and workers) is read from /proc before and after.
 
 Before the runs it measures the same CPU over `--rest-seconds` with the folder watched and
-nothing happening. It prints one table and, with `--json PATH`, writes the numbers there.
+nothing happening. `--existing 100000` puts that many files in the folder before the load
+(a long recording: each frame must still cost a few names, not 100,000; `--workdir
+/dev/shm` makes them quickly). The server CPU includes answering the readers' polls.
+It prints one table and, with `--json PATH`, writes the numbers there.
 Loopback only; every loop is bounded in count and time.
 """
 
