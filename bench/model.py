@@ -44,6 +44,7 @@ class LoadResult:
     socket_errors: int  # connect, read, write and timeout errors
     status_errors: int  # responses with a status of 400 or more
     non_2xx: int | None = None  # responses outside 200-299, when the client counted them
+    server_cpu_us: float | None = None  # the server's CPU time per request (all processes)
 
     @property
     def rps(self) -> float:
@@ -64,15 +65,18 @@ class Summary:
     p50_ms: float
     p99_ms: float
     errors: int  # summed over repetitions: one error in any repetition shows
+    cpu_us: float | None = None  # median server CPU per request, when it was measured
 
     @classmethod
     def of(cls, runs: Sequence[LoadResult]) -> Summary:
         """Take the median of each figure over `runs` (the errors are summed)."""
+        cpu = [r.server_cpu_us for r in runs if r.server_cpu_us is not None]
         return cls(
             rps=statistics.median(r.rps for r in runs),
             p50_ms=statistics.median(r.p50_ms for r in runs),
             p99_ms=statistics.median(r.p99_ms for r in runs),
             errors=sum(r.errors for r in runs),
+            cpu_us=statistics.median(cpu) if cpu else None,
         )
 
 

@@ -26,6 +26,7 @@ LOG_TAIL_CHARS = 2000
 SETTLE_SAMPLES = 3
 SETTLE_INTERVAL_SECONDS = 0.2
 RSS_NOISE_BYTES = 256 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -163,6 +164,19 @@ def rss_bytes(pids: set[int]) -> int:
     shows them: that is the figure an operator sees.
     """
     return sum(_rss_bytes(pid) for pid in pids)
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """Sum the user and system CPU time `pids` have used so far, from /proc."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / CLOCK_TICKS
 
 
 def _ppid(proc_dir: Path) -> int | None:

@@ -72,6 +72,28 @@ def render_table(rows: Sequence[Row], reference: str) -> str:
     return "\n".join(lines)
 
 
+def render_cpu(rows: Sequence[Row], reference: str) -> str:
+    """Return the server CPU per request of every measured cell, and its ratio to `reference`.
+
+    CPU time is what a request costs the server whoever else runs on the machine, so it
+    compares servers more steadily than requests per second on a shared, noisy host.
+    """
+    by_cell = {(r.workload, r.concurrency, r.server): r.summary for r in rows}
+    lines = [
+        f"| workload | c | server | server CPU us/request | x {reference} |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        s = row.summary
+        if s is None or s.cpu_us is None:
+            continue
+        ref = by_cell.get((row.workload, row.concurrency, reference))
+        ratio = f"{s.cpu_us / ref.cpu_us:.1f}" if ref and ref.cpu_us else NOT_AVAILABLE
+        cells = (row.workload.value, str(row.concurrency), row.server, f"{s.cpu_us:.1f}", ratio)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_soak(soak: SoakResult) -> str:
     """Return the soak table: the images' figures and the load/unload client's counts."""
     images, churn = soak.images, soak.churn
@@ -171,6 +193,8 @@ def render_report(
         *(f"- `{key}`: {label}" for key, label in info.labels.items()),
         "",
         *peer_ratios(rows, info.reference),
+        "",
+        render_cpu(rows, info.reference),
     ]
     if soak is not None:
         parts += ["", render_soak(soak)]

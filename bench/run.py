@@ -14,6 +14,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from bench import data
@@ -180,6 +181,7 @@ def _repetitions(
         for cell in cells:
             target = targets[cell.server]
             during = f"{cell.workload.value} c={cell.concurrency}, repetition {repetition}"
+            cpu_before = target.cpu_seconds()
             try:
                 result = generator.run(
                     f"{cell.server}-{cell.workload.name}",
@@ -192,6 +194,9 @@ def _repetitions(
                 target.check_alive(during)  # a dead server explains a failed run best
                 raise
             target.check_alive(during)
+            if result.requests:
+                spent = target.cpu_seconds() - cpu_before
+                result = replace(result, server_cpu_us=spent / result.requests * 1e6)
             results[cell].append(result)
             _progress(repetition, options.repeat, cell, result)
     return results

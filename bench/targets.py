@@ -22,7 +22,9 @@ import requests
 from bench import system
 from bench.model import BenchError
 from bench.procs import Child
+from bench.procs import cpu_seconds
 from bench.procs import free_port
+from bench.procs import process_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "nginx"
@@ -89,6 +91,12 @@ class Target:
                 f"{self.key} exited (status {self.child.returncode()}) during {during}:\n"
                 f"{self.child.log_tail()}"
             )
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the server and all its processes have used so far."""
+        if self.child is None or not self.child.running():
+            return 0.0
+        return cpu_seconds(process_tree(self.child.pid))
 
     def stop(self) -> None:
         """Stop the server and everything it forked."""
