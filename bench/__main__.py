@@ -1,4 +1,4 @@
-"""`python -m bench`: measure our server against nginx, Flask and http.server; print a table.
+"""`python -m bench`: measure our server against nginx, caddy, Flask and http.server; print tables.
 
 This file is only the error boundary: Ctrl-C and SIGTERM unwind through the `finally`
 blocks that stop every server, and a BenchError is one line, not a traceback.

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser; unset flags stay None so the preset decides."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure our image server against nginx, Flask and http.server "
+        description="Measure our image server against nginx, caddy, Flask and http.server "
         "on loopback, and print one table.",
     )
     parser.add_argument("--duration", type=float, help="seconds per load run (10; smoke 1)")
