@@ -50,6 +50,7 @@ from imageserver.security import resolve_image_file
 from imageserver.security import signature_is_valid
 from imageserver.served_index import ServedDirectory
 from imageserver.served_index import ServedIndex
+from imageserver.served_index import Snapshot
 from imageserver.timers import Clock
 from imageserver.variants.params import TRANSFORM_KEYS
 from imageserver.variants.params import VariantQuery
@@ -57,6 +58,10 @@ from imageserver.variants.params import VariantSpec
 from imageserver.variants.service import Variant
 from imageserver.variants.service import VariantService
 
+# (directory, decoded name, signed path, media type) of an indexed image request.
+Found = tuple[ServedDirectory, str, str, str]
+# Raw paths remembered per state generation; past this many the memory starts afresh.
+FOUND_CACHE_SIZE = 65536
 _SIGNATURE_KEYS = frozenset({EXPIRY_PARAM, SIGNATURE_PARAM})
 # O_NONBLOCK: a FIFO swapped in for an indexed file must not hang a worker on open; regular
 # files ignore the flag, and anything that is not a regular file is refused after fstat.
@@ -71,6 +76,8 @@ class ImageResponder:
         self.registry = registry
         self.clock = clock
         self.index = ServedIndex(registry)
+        self._found: dict[str, Found] = {}
+        self._found_generation = -1
         self.signing_keys = tuple(
             key for key in (config.signing_key, config.signing_key_previous) if key
         )
@@ -92,7 +99,7 @@ class ImageResponder:
         found = self._find(request.raw_path)
         if found is None:
             return None
-        served, name, signed_path = found
+        served, name, signed_path, media_type = found
         directory = served.directory
         now = self.clock()
         if directory.deadline is not None and directory.deadline <= now:
@@ -112,7 +119,7 @@ class ImageResponder:
             if variant is None:
                 return None
             fd = variant[0]
-        answer = self._answer(request, fd, name, variant)
+        answer = self._answer(request, fd, name, media_type, variant)
         if answer is None:
             return None
         if self.idle_mode:
@@ -122,27 +129,25 @@ class ImageResponder:
         answer.variant = variant is not None
         return answer
 
-    def _find(self, raw_path: str) -> tuple[ServedDirectory, str, str] | None:
-        """Return the directory, the decoded name and the signed path of an image request."""
+    def _find(self, raw_path: str) -> Found | None:
+        """Return the directory, name, signed path and type of an image request, or None.
+
+        Answers for a raw path are remembered until the state changes (the snapshot's
+        generation moves): a frame is usually fetched more than once (a HEAD check, then the
+        model's GET), and the decoding and checks cost more than the file itself.
+        """
         snapshot = self.index.snapshot()
-        if raw_path.startswith("/images/"):
-            served = snapshot.current
-            name = _name(raw_path, len("/images/"), 1)
-            signed_path = f"/images/{name}"
-        elif raw_path.startswith("/d/"):
-            dir_id, slash, _ = raw_path[len("/d/") :].partition("/")
-            served = snapshot.by_id.get(dir_id) if slash else None
-            name = _name(raw_path, len("/d/") + len(dir_id) + 1, 2)
-            signed_path = f"/d/{dir_id}/{name}"
-        else:
-            return None
-        if served is None or name is None or not is_image_name(name):
-            return None
-        if "/" in name and not served.directory.recursive:
-            return None  # only a recursive load serves sub-folders
-        if name not in served.names:
-            return None
-        return served, name, signed_path
+        if snapshot.generation != self._found_generation:
+            self._found, self._found_generation = {}, snapshot.generation
+        found = self._found.get(raw_path)
+        if found is None:
+            found = _look_up(snapshot, raw_path)
+            if found is None:
+                return None
+            if len(self._found) >= FOUND_CACHE_SIZE:
+                self._found = {}
+            self._found[raw_path] = found
+        return found
 
     def _query_allows(self, query: str, signed_path: str, now: float) -> bool:
         """Tell whether the query keeps this request on the fast path."""
@@ -222,12 +227,13 @@ class ImageResponder:
         request: ImageRequest,
         fd: int,
         name: str,
+        media_type: str,
         variant: tuple[int, Variant, int] | None,
     ) -> ImageAnswer | None:
         """Build the answer from an open descriptor, which this closes unless it streams."""
         answer = None
         try:
-            answer = self._answer_open(request, fd, name, variant)
+            answer = self._answer_open(request, fd, name, media_type, variant)
             return answer
         finally:
             if answer is None or answer.stream_fd is None:
@@ -238,6 +244,7 @@ class ImageResponder:
         request: ImageRequest,
         fd: int,
         name: str,
+        media_type: str,
         variant: tuple[int, Variant, int] | None,
     ) -> ImageAnswer | None:
         info = os.fstat(fd)
@@ -245,7 +252,7 @@ class ImageResponder:
             return None
         download_name = name.rsplit("/", 1)[-1]
         etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-        media_type, modified = media_type_for(name), int(info.st_mtime)
+        modified = int(info.st_mtime)
         if variant is not None:
             _, cached, modified = variant
             download_name = download_name.rsplit(".", 1)[0] + cached.extension
@@ -269,6 +276,28 @@ class ImageResponder:
         if len(data) != info.st_size:
             return None  # changed while we read it: let the slow path take a fresh look
         return ImageAnswer(200, headers, data)
+
+
+def _look_up(snapshot: Snapshot, raw_path: str) -> Found | None:
+    """Decode and check the name of an image request against the snapshot's indexes."""
+    if raw_path.startswith("/images/"):
+        served = snapshot.current
+        name = _name(raw_path, len("/images/"), 1)
+        signed_path = f"/images/{name}"
+    elif raw_path.startswith("/d/"):
+        dir_id, slash, _ = raw_path[len("/d/") :].partition("/")
+        served = snapshot.by_id.get(dir_id) if slash else None
+        name = _name(raw_path, len("/d/") + len(dir_id) + 1, 2)
+        signed_path = f"/d/{dir_id}/{name}"
+    else:
+        return None
+    if served is None or name is None or not is_image_name(name):
+        return None
+    if "/" in name and not served.directory.recursive:
+        return None  # only a recursive load serves sub-folders
+    if name not in served.names:
+        return None
+    return served, name, signed_path, media_type_for(name)
 
 
 def _name(raw_path: str, start: int, prefix_segments: int) -> str | None:
