@@ -22,6 +22,9 @@ P99_LOW_CONCURRENCY_MAX_MS = 10.0
 LOW_CONCURRENCY = 8
 REVALIDATE_VS_GET_MIN = 1.5
 RANGE_VS_GET_MIN = 0.9
+# Issue 14: counting requests may cost at most 10% of the image rate.
+METRICS_ON_VS_OFF_MIN = 0.90
+OURS_NO_METRICS = "ours-nometrics"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ def throughput_goals(rows: Sequence[Row], reference: str) -> list[Goal]:
             _cell(rows, Workload.RANGE, top, OURS),
             ours_get,
             RANGE_VS_GET_MIN,
+        ),
+        _ratio_goal(
+            f"GET c={top}: metrics on >= {METRICS_ON_VS_OFF_MIN:.2f}x metrics off (issue 14)",
+            ours_get,
+            _cell(rows, Workload.GET, top, OURS_NO_METRICS),
+            METRICS_ON_VS_OFF_MIN,
         ),
     ]
     return goals

@@ -12,7 +12,7 @@ from bench.targets import TARGETS
 
 T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "results"
-FULL_TARGETS = ("ours", "nginx", "caddy", "flask", "http.server")
+FULL_TARGETS = ("ours", "ours-nometrics", "nginx", "caddy", "flask", "http.server")
 # Smoke: our server and the two references that start fastest; nginx only if installed.
 SMOKE_TARGETS = ("ours", "nginx", "http.server")
 

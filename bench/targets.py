@@ -176,6 +176,16 @@ class OurServer(Target):
         return response.json()
 
 
+class OurServerMetricsOff(OurServer):
+    """`python server.py` with `IMAGE_SERVER_METRICS=false`: what counting costs (issue 14)."""
+
+    key = "ours-nometrics"
+    label = "the same, with `IMAGE_SERVER_METRICS=false` (no request counting)"
+
+    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, {"IMAGE_SERVER_METRICS": "false", **(extra_env or {})})
+
+
 class Nginx(Target):
     """nginx serving the folder directly, as a non-daemon child with its own paths."""
 
@@ -325,5 +335,5 @@ class HttpServer(Target):
 
 
 TARGETS: dict[str, type[Target]] = {
-    cls.key: cls for cls in (OurServer, Nginx, Caddy, FlaskStatic, HttpServer)
+    cls.key: cls for cls in (OurServer, OurServerMetricsOff, Nginx, Caddy, FlaskStatic, HttpServer)
 }
