@@ -40,7 +40,7 @@ wheel: install  ## build the wheel into dist/ (install it with pipx, uv tool or 
 	rm -f dist/lightweight_image_server-*.whl
 	$(BIN)/uv build --wheel --out-dir dist
 
-bench: install  ## ours vs nginx, Flask, http.server on loopback (~10 min; apt-gets nginx, wrk)
+bench: install  ## ours vs nginx, caddy, Flask, http.server on loopback (~12 min; apt-gets nginx, caddy, wrk)
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python -m bench
 
