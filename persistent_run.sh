@@ -64,11 +64,31 @@ is_alive() {
   [[ "$state" != "Z" ]]
 }
 
-# True when PID $1 is alive and its command line is our server (python server.py, or
-# granian's renamed main process when setproctitle is installed).
+# Print the start time of PID $1 (clock ticks since boot, field 22 of /proc/PID/stat). With
+# the PID it names one process for good: a PID reused by another process has another one.
+start_time() {
+  local stat fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }" # the command name may hold spaces; field 3 follows its ") "
+  read -r -a fields <<<"$stat"
+  printf '%s\n' "${fields[19]}"
+}
+
+# Forget the recorded server of this port.
+forget_pid() {
+  rm -f "$PID_FILE" "$START_FILE"
+}
+
+# True when PID $1 is alive, is the very process we started (its start time, when recorded,
+# matches) and its command line is our server (python server.py, or granian's renamed main
+# process when setproctitle is installed).
 is_our_server() {
-  local pid="$1" cmdline
+  local pid="$1" cmdline recorded
   is_alive "$pid" || return 1
+  if [[ -f "$START_FILE" ]]; then
+    read -r recorded <"$START_FILE" || true
+    [[ "$(start_time "$pid")" == "$recorded" ]] || return 1
+  fi
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
   [[ "$cmdline" == *server.py* || "$cmdline" == *"granian asgi"*"imageserver.asgi"* ]]
 }
@@ -121,7 +141,7 @@ wait_until_healthy() {
     if ! is_alive "$pid"; then
       echo "error: the server (PID $pid) exited during start-up" >&2
       print_log_tail
-      rm -f "$PID_FILE"
+      forget_pid
       return 1
     fi
     if healthy; then
@@ -134,7 +154,7 @@ wait_until_healthy() {
   if [[ "$on_timeout" == "stop-on-timeout" ]]; then
     # It is the process this run just started, so stopping it is ours to do.
     kill -TERM "$pid" 2>/dev/null || true
-    rm -f "$PID_FILE"
+    forget_pid
   else
     echo "PID $pid is left as it is; try: ./persistent_run.sh restart $PORT" >&2
   fi
@@ -150,7 +170,7 @@ cmd_start() {
     fi
     return 1
   fi
-  rm -f "$PID_FILE"
+  forget_pid
   if port_is_held; then
     local what="another process"
     if healthy; then
@@ -163,6 +183,7 @@ cmd_start() {
   printf '\n=== %s start on port %s ===\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$PORT" >>"$LOG_FILE"
   nohup "$PYTHON" "$ROOT/server.py" >>"$LOG_FILE" 2>&1 </dev/null &
   pid=$!
+  start_time "$pid" >"$START_FILE.tmp" && mv -f "$START_FILE.tmp" "$START_FILE"
   printf '%s\n' "$pid" >"$PID_FILE.tmp"
   mv -f "$PID_FILE.tmp" "$PID_FILE"
   wait_until_healthy "$pid" stop-on-timeout || return 1
@@ -173,12 +194,12 @@ cmd_stop() {
   local pid
   if ! pid="$(recorded_pid)"; then
     echo "not running on port $PORT (no PID file at $PID_FILE)"
-    rm -f "$PID_FILE"
+    forget_pid
     return 0
   fi
   if ! is_our_server "$pid"; then
     echo "not running on port $PORT (PID $pid from $PID_FILE is not our server); removing the stale PID file"
-    rm -f "$PID_FILE"
+    forget_pid
     return 0
   fi
   echo "Stopping the image server on port $PORT (PID $pid) ..."
@@ -190,7 +211,7 @@ cmd_stop() {
     fi
     sleep 0.1
   done
-  rm -f "$PID_FILE"
+  forget_pid
   echo "stopped"
 }
 
@@ -253,6 +274,7 @@ main() {
   HOST="${HOST:-0.0.0.0}"
   URL="http://$(probe_host "$HOST"):$PORT"
   PID_FILE="$RUN_DIR/server-$PORT.pid"
+  START_FILE="$RUN_DIR/server-$PORT.started"
   LOG_FILE="$RUN_DIR/server-$PORT.log"
 
   case "$command" in

@@ -329,6 +329,31 @@ def test_stop_never_signals_a_process_that_is_not_ours(persistent, stranger, run
     assert persistent("status", str(port)).returncode == 3
 
 
+def test_a_reused_pid_that_looks_like_our_server_is_never_signalled(persistent, run_dir) -> None:
+    # The PID file outlived its server and the PID now belongs to another `server.py` (the
+    # machine wrapped its PIDs): the recorded start time tells them apart.
+    port = free_port()
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "server.py"],
+        start_new_session=True,
+    )
+    try:
+        run_dir.mkdir(parents=True)
+        (run_dir / f"server-{port}.pid").write_text(f"{other.pid}\n")
+        (run_dir / f"server-{port}.started").write_text("1\n")  # the old process's start
+
+        stopped = persistent("stop", str(port))
+
+        assert stopped.returncode == 0
+        assert "not our server" in stopped.stdout
+        assert other.poll() is None
+        assert not (run_dir / f"server-{port}.started").exists()
+        assert persistent("status", str(port)).returncode == 3
+    finally:
+        other.kill()
+        other.wait(timeout=5)
+
+
 def test_status_of_a_live_server_that_does_not_answer_is_running_with_a_warning(
     persistent, run_dir: Path
 ) -> None:
