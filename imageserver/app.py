@@ -10,10 +10,9 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from imageserver import body_limit
 from imageserver import errors
 from imageserver import jsonio
 from imageserver.config import Config
@@ -42,9 +41,6 @@ log = logging.getLogger(__name__)
 
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-# Bodies up to this size are read and dropped after a 413 so the connection stays usable.
-DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
-
 
 def create_app(
     config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
@@ -72,7 +68,7 @@ def create_app(
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
     for blueprint in (*blueprints, publish.bp, gallery.bp, service.bp):
         app.register_blueprint(blueprint)
-    app.before_request(_reject_large_bodies)
+    body_limit.init_app(app)
     app.after_request(_security_headers)
     cors.init_app(app)
     labels.init_app(app)
@@ -102,27 +98,6 @@ def create_application(
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]
     return ImageFastPath(app, ImageResponder(config, svc.registry, svc.clock))
-
-
-def _reject_large_bodies() -> None:
-    # Flask checks the limit only when a view reads the body; check every route up front.
-    limit = request.max_content_length
-    length = request.content_length or 0
-    if limit is not None and length > limit:
-        if length <= DRAIN_LIMIT_BYTES:
-            _drain(request.environ["wsgi.input"], length)
-        raise RequestEntityTooLarge()
-
-
-def _drain(stream, length: int) -> None:
-    # An unread body ends the keep-alive connection (granian closes it): read it (within
-    # reason) and drop it, so the client can send its next request on the same connection.
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 65536))
-        if not chunk:
-            return
-        remaining -= len(chunk)
 
 
 def _security_headers(response: Response) -> Response:

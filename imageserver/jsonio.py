@@ -15,7 +15,6 @@ from flask import Flask
 from flask import Request
 from flask import Response
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from imageserver.errors import RequestValidationError
 
@@ -35,30 +34,6 @@ def _finite(text: str) -> float:
     if math.isinf(value):  # 1e400 overflows to inf; it could never be stored or echoed back
         raise NonFiniteNumber(text)
     return value
-
-
-CHUNKED_DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
-
-
-def _read_limited(request: Request) -> bytes:
-    """Read the body, refusing more than the app's limit even without a Content-Length.
-
-    Werkzeug checks Content-Length up front but silently truncates a chunked body at the
-    limit; we read one byte more to tell "exactly the limit" from "over it".
-    """
-    limit = request.max_content_length
-    if request.content_length is not None or limit is None:
-        return request.get_data(cache=True)
-    stream = request.environ["wsgi.input"]
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        # Read (within reason) what the client is still sending before answering: closing
-        # on a client mid-upload makes it see a reset instead of our 413.
-        drained = len(data)
-        while drained < CHUNKED_DRAIN_LIMIT_BYTES and (chunk := stream.read(65536)):
-            drained += len(chunk)
-        raise RequestEntityTooLarge()
-    return data
 
 
 class CompatJSONProvider(DefaultJSONProvider):
@@ -89,7 +64,8 @@ def read_json_body(request: Request) -> Any:
     :raise RequestValidationError: the body is not valid JSON (422, like FastAPI).
     :raise RequestEntityTooLarge: the body is over the configured limit (413).
     """
-    data = _read_limited(request)
+    # `body_limit.py` has already refused an over-limit body and sized a chunked one.
+    data = request.get_data(cache=True)
     if not data.strip():
         return MISSING
     charset = request.mimetype_params.get("charset", "utf-8")

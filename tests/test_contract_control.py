@@ -374,6 +374,22 @@ def test_chunked_request_body_over_one_mebibyte_is_413(api, frames):
     assert status(api) == NOTHING_LOADED
 
 
+def test_chunked_body_over_one_mebibyte_is_413_where_the_body_is_not_read(api, frames):
+    # No Content-Length: the size is counted as the body arrives, on every route.
+    api.load(frames)
+    response = api.post("/unload", data=(b"x" * 65536 for _ in range(40)))
+    assert response.status_code == 413, (response.status_code, response.text[:200])
+    assert list(response.json()) == ["detail"]
+    assert status(api)["current_directory"] == str(frames)  # nothing was done
+
+
+def test_small_chunked_json_body_is_read_like_a_sized_one(api, frames):
+    body = json.dumps({"path": str(frames), "timeout_minutes": "7"}).encode()
+    response = api.post("/load-directory", data=(body[i : i + 7] for i in range(0, len(body), 7)))
+    assert json_body(response)["image_count"] == 5
+    assert status(api)["timeout_minutes"] == 7
+
+
 # --- A.1: GET / ----------------------------------------------------------------------------
 
 
