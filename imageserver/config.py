@@ -18,147 +18,15 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from imageserver import setting_parsers as parse
 from imageserver.places import Places
 from imageserver.publish.target import Target
-from imageserver.publish.target import TargetError
-from imageserver.publish.target import parse_targets
+from imageserver.setting_parsers import ConfigError  # noqa: F401 - callers catch it from here
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
-
-
-class ConfigError(ValueError):
-    """A setting has a value the server cannot start with (the message is one line)."""
-
-
-def _int_in(low: int, high: int | None = None) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f">= {low}"
-            raise ConfigError(f"{name} must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _text(name: str, raw: str) -> str:
-    return raw.strip()
-
-
-def _optional_text(name: str, raw: str) -> str | None:
-    return raw.strip() or None
-
-
-def _optional_dir(name: str, raw: str) -> str | None:
-    raw = raw.strip()
-    return os.path.abspath(os.path.expanduser(raw)) if raw else None
-
-
-def _state_dir(name: str, raw: str) -> str:
-    # Anchored by `_placed_paths`: empty is the default place, relative is under the project.
-    return raw.strip()
-
-
-def _path_list(name: str, raw: str) -> tuple[str, ...]:
-    parts = [p.strip() for p in raw.split(os.pathsep) if p.strip()]
-    return tuple(os.path.realpath(os.path.expanduser(p)) for p in parts)
-
-
-def _public_url(name: str, raw: str) -> str | None:
-    raw = raw.strip().rstrip("/")
-    if not raw:
-        return None
-    if not raw.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
-    return raw
-
-
-def _timeout_mode(name: str, raw: str) -> str:
-    mode = raw.strip().lower() or "fixed"
-    if mode not in ("fixed", "idle"):
-        raise ConfigError(f"{name} must be 'fixed' or 'idle', got {raw!r}")
-    return mode
-
-
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-def _log_level(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in LOG_LEVELS:
-        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return value
-
-
 ACCESS_LOG_FORMATS = ("off", "json")
-
-
-def _access_log(name: str, raw: str) -> str:
-    value = raw.strip().lower() or "off"
-    if value not in ACCESS_LOG_FORMATS:
-        raise ConfigError(f"{name} must be 'off' or 'json', got {raw!r}")
-    return value
-
-
-def _output_file(name: str, raw: str) -> str | None:
-    # Anchored like the state dir by `_placed_paths`; empty means standard error.
-    return raw.strip() or None
-
-
-def _tokens(name: str, raw: str) -> tuple[str, ...]:
-    # Several comma-separated tokens let a deployment rotate without downtime.
-    return tuple(t.strip() for t in raw.split(",") if t.strip())
-
-
-def _origins(name: str, raw: str) -> tuple[str, ...]:
-    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
-    for origin in origins:
-        if origin == "*":
-            # A wildcard would let any web page drive the control API with a stolen token.
-            raise ConfigError(f"{name} must list origins explicitly; '*' is not allowed")
-        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
-            raise ConfigError(f"{name} entries must look like https://host[:port], got {origin!r}")
-    return origins
-
-
-def _publish_targets(name: str, raw: str) -> tuple[Target, ...]:
-    try:
-        return parse_targets(raw)
-    except TargetError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-
-
-def _seconds(low: float) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if not value >= low or value == float("inf"):
-            raise ConfigError(f"{name} must be a number >= {low}, got {raw.strip()}")
-        return value
-
-    return parse
-
-
-def _watch_mode(name: str, raw: str) -> str:
-    mode = raw.strip().lower() or "auto"
-    if mode not in ("auto", "poll"):
-        raise ConfigError(f"{name} must be 'auto' or 'poll', got {raw!r}")
-    return mode
-
-
-def _flag(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -173,141 +41,143 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("IMAGE_SERVER_HOST", "host", "0.0.0.0", _text, "Address to bind."),
-    Setting("IMAGE_SERVER_PORT", "port", "7779", _int_in(1, 65535), "Port to bind."),
+    Setting("IMAGE_SERVER_HOST", "host", "0.0.0.0", parse.text, "Address to bind."),
+    Setting("IMAGE_SERVER_PORT", "port", "7779", parse.int_in(1, 65535), "Port to bind."),
     Setting(
         "IMAGE_SERVER_TIMEOUT",
         "default_timeout_minutes",
         "0",
-        _int_in(0),
+        parse.int_in(0),
         "Default auto-unload timeout in minutes (0 = off).",
     ),
     Setting(
         "IMAGE_SERVER_TIMEOUT_MODE",
         "timeout_mode",
         "fixed",
-        _timeout_mode,
+        parse.choice("fixed", "idle", default="fixed"),
         "fixed: deadline set at load; idle: the deadline slides on each image access.",
     ),
     Setting(
         "FRAME_BASE_DIR",
         "frame_base_dir",
         "",
-        _optional_dir,
+        parse.optional_dir,
         "Base for relative directory paths; the default allowed root.",
     ),
     Setting(
         "IMAGE_SERVER_STATE_DIR",
         "state_dir",
         "",
-        _state_dir,
+        parse.text,
         "Where the SQLite state lives (default output/state, installed "
         "$XDG_STATE_HOME/imageserver/state; relative to the project).",
     ),
-    Setting("IMAGE_SERVER_WORKERS", "workers", "2", _int_in(1, 64), "Server worker processes."),
+    Setting(
+        "IMAGE_SERVER_WORKERS", "workers", "2", parse.int_in(1, 64), "Server worker processes."
+    ),
     Setting(
         "IMAGE_SERVER_THREADS",
         "threads",
         "8",
-        _int_in(1, 256),
+        parse.int_in(1, 256),
         "Flask threads per worker (the control API and refusals).",
     ),
     Setting(
         "IMAGE_SERVER_PUBLIC_URL",
         "public_url",
         "",
-        _public_url,
+        parse.public_url,
         "Base of the absolute URLs handed out (e.g. the ngrok URL).",
     ),
     Setting(
         "IMAGE_SERVER_TRUSTED_PROXIES",
         "trusted_proxies",
         "0",
-        _int_in(0, 10),
+        parse.int_in(0, 10),
         "How many proxy hops may set X-Forwarded-* headers.",
     ),
     Setting(
         "IMAGE_SERVER_ALLOWED_ROOTS",
         "allowed_roots",
         "",
-        _path_list,
+        parse.path_list,
         "Directories (':'-separated) that may be loaded; default FRAME_BASE_DIR when set.",
     ),
     Setting(
         "IMAGE_SERVER_TOKEN",
         "tokens",
         "",
-        _tokens,
+        parse.tokens,
         "Bearer token(s), comma-separated, required on the control API when set.",
     ),
     Setting(
         "IMAGE_SERVER_SIGNING_KEY",
         "signing_key",
         "",
-        _optional_text,
+        parse.optional_text,
         "When set, image URLs need ?exp=&sig= (HMAC-SHA256).",
     ),
     Setting(
         "IMAGE_SERVER_SIGNING_KEY_PREVIOUS",
         "signing_key_previous",
         "",
-        _optional_text,
+        parse.optional_text,
         "A previous signing key that still verifies during a rotation.",
     ),
     Setting(
         "IMAGE_SERVER_URL_TTL",
         "url_ttl_seconds",
         "604800",
-        _int_in(1),
+        parse.int_in(1),
         "Lifetime in seconds of the signed URLs the server hands out.",
     ),
     Setting(
         "IMAGE_SERVER_CACHE_MAX_AGE",
         "cache_max_age",
         "3600",
-        _int_in(0),
+        parse.int_in(0),
         "Cache-Control max-age in seconds for images.",
     ),
     Setting(
         "IMAGE_SERVER_HIDE_PATHS",
         "hide_paths",
         "false",
-        _flag,
+        parse.flag,
         "Show directory ids instead of absolute server paths in responses.",
     ),
     Setting(
         "IMAGE_SERVER_CORS_ORIGINS",
         "cors_origins",
         "",
-        _origins,
+        parse.origins,
         "Web origins (comma-separated) allowed to call the control API from a browser.",
     ),
     Setting(
         "IMAGE_SERVER_LOG_LEVEL",
         "log_level",
         "info",
-        _log_level,
+        parse.choice(*LOG_LEVELS),
         "Server log level: critical, error, warning, info, debug.",
     ),
     Setting(
         "IMAGE_SERVER_METRICS",
         "metrics",
         "true",
-        _flag,
+        parse.flag,
         "Count requests for GET /metrics (Prometheus); false skips the counting entirely.",
     ),
     Setting(
         "IMAGE_SERVER_ACCESS_LOG",
         "access_log",
         "off",
-        _access_log,
+        parse.choice(*ACCESS_LOG_FORMATS, default="off"),
         "json: one JSON line per request (never a token or a signature).",
     ),
     Setting(
         "IMAGE_SERVER_ACCESS_LOG_FILE",
         "access_log_file",
         "",
-        _output_file,
+        parse.optional_text,
         "Append the access log to this file (relative to the project) instead of stderr.",
     ),
     Setting(
@@ -315,7 +185,7 @@ SETTINGS: tuple[Setting, ...] = (
         "variant_cache_dir",
         "",
         # Anchored by `_placed_paths`, like the state dir.
-        _state_dir,
+        parse.text,
         "Where resized/converted image variants are cached (default output/variants, "
         "installed $XDG_CACHE_HOME/imageserver/variants; relative to the project).",
     ),
@@ -323,49 +193,49 @@ SETTINGS: tuple[Setting, ...] = (
         "IMAGE_SERVER_VARIANT_CACHE_MB",
         "variant_cache_mb",
         "1024",
-        _int_in(1),
+        parse.int_in(1),
         "Size bound of the variant cache in MB; least recently used variants go first.",
     ),
     Setting(
         "IMAGE_SERVER_MAX_PIXELS",
         "max_pixels",
         "100000000",
-        _int_in(1),
+        parse.int_in(1),
         "Largest source (width x height) decoded for a variant; bigger ones get 413.",
     ),
     Setting(
         "IMAGE_SERVER_PUBLISH_TARGETS",
         "publish_targets",
         "",
-        _publish_targets,
+        parse.publish_targets,
         "s3://bucket/prefix targets (comma-separated) the publish API may write under.",
     ),
     Setting(
         "IMAGE_SERVER_PUBLISH_ENDPOINT_URL",
         "publish_endpoint_url",
         "",
-        lambda name, raw: _public_url(name, raw),
+        parse.public_url,
         "S3 endpoint of the publish API (default: boto3's AWS_ENDPOINT_URL_S3, else AWS).",
     ),
     Setting(
         "IMAGE_SERVER_PUBLISH_WORKERS",
         "publish_workers",
         "8",
-        _int_in(1, 64),
+        parse.int_in(1, 64),
         "Concurrent uploads of one publish job.",
     ),
     Setting(
         "IMAGE_SERVER_WATCH_POLL_S",
         "watch_poll_seconds",
         "2",
-        _seconds(0.1),
+        parse.seconds(0.1),
         "Live folders: seconds between rescans where inotify cannot be used.",
     ),
     Setting(
         "IMAGE_SERVER_WATCH_MODE",
         "watch_mode",
         "auto",
-        _watch_mode,
+        parse.choice("auto", "poll", default="auto"),
         "Live folders: auto (inotify, else polling) or poll (e.g. network file systems).",
     ),
 )
