@@ -329,54 +329,51 @@ def test_stop_never_signals_a_process_that_is_not_ours(persistent, stranger, run
     assert persistent("status", str(port)).returncode == 3
 
 
-def test_a_reused_pid_that_looks_like_our_server_is_never_signalled(persistent, run_dir) -> None:
+@pytest.fixture
+def lookalike() -> Iterator[subprocess.Popen[bytes]]:
+    """A process whose command line names server.py but that never listens (killed after)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "server.py"],
+        start_new_session=True,
+    )
+    yield process
+    process.kill()
+    process.wait(timeout=5)
+
+
+def test_a_reused_pid_that_looks_like_our_server_is_never_signalled(
+    persistent, run_dir: Path, lookalike: subprocess.Popen[bytes]
+) -> None:
     # The PID file outlived its server and the PID now belongs to another `server.py` (the
     # machine wrapped its PIDs): the recorded start time tells them apart.
     port = free_port()
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)", "server.py"],
-        start_new_session=True,
-    )
-    try:
-        run_dir.mkdir(parents=True)
-        (run_dir / f"server-{port}.pid").write_text(f"{other.pid}\n")
-        (run_dir / f"server-{port}.started").write_text("1\n")  # the old process's start
+    run_dir.mkdir(parents=True)
+    (run_dir / f"server-{port}.pid").write_text(f"{lookalike.pid}\n")
+    (run_dir / f"server-{port}.started").write_text("1\n")  # the old process's start
 
-        stopped = persistent("stop", str(port))
+    stopped = persistent("stop", str(port))
 
-        assert stopped.returncode == 0
-        assert "not our server" in stopped.stdout
-        assert other.poll() is None
-        assert not (run_dir / f"server-{port}.started").exists()
-        assert persistent("status", str(port)).returncode == 3
-    finally:
-        other.kill()
-        other.wait(timeout=5)
+    assert stopped.returncode == 0
+    assert "not our server" in stopped.stdout
+    assert lookalike.poll() is None
+    assert not (run_dir / f"server-{port}.started").exists()
+    assert persistent("status", str(port)).returncode == 3
 
 
 def test_status_of_a_live_server_that_does_not_answer_is_running_with_a_warning(
-    persistent, run_dir: Path
+    persistent, run_dir: Path, lookalike: subprocess.Popen[bytes]
 ) -> None:
-    port = free_port()
     # Looks like our server to the script (its command line names server.py) but never
     # listens, as a hung or still-starting server would.
-    silent = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)", "server.py"],
-        start_new_session=True,
-    )
-    try:
-        run_dir.mkdir(parents=True)
-        (run_dir / f"server-{port}.pid").write_text(f"{silent.pid}\n")
+    port = free_port()
+    run_dir.mkdir(parents=True)
+    (run_dir / f"server-{port}.pid").write_text(f"{lookalike.pid}\n")
 
-        status = persistent("status", str(port))
+    status = persistent("status", str(port))
 
-        assert status.returncode == 0
-        assert f"(PID {silent.pid})" in status.stdout
-        assert "does not answer" in status.stderr
-    finally:
-        silent.kill()
-        silent.wait(timeout=5)
-        (run_dir / f"server-{port}.pid").unlink(missing_ok=True)
+    assert status.returncode == 0
+    assert f"(PID {lookalike.pid})" in status.stdout
+    assert "does not answer" in status.stderr
 
 
 def test_server_that_dies_at_start_up_is_reported(
