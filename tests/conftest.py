@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -104,3 +105,21 @@ def frames(tmp_path: Path) -> Path:
 @pytest.fixture
 def image_maker() -> Callable[..., Path]:
     return make_image
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Any]:
+    """A real S3 API (moto's server mode) on 127.0.0.1, for one test module."""
+    from tests.support.s3 import MotoS3  # moto is heavy: only modules that use it pay for it
+
+    server = MotoS3().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto: Any) -> Any:
+    """A boto3 S3 client of the `moto` server."""
+    from tests.support.s3 import s3_client
+
+    return s3_client(moto.endpoint)

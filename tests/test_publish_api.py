@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +22,12 @@ from tests.support.images import make_image
 from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
-from tests.support.s3 import s3_client
 from tests.support.s3 import versions_per_key
 from tests.support.server import ServerProcess
 
 TOKEN = "publish-token"
 JOB_KEYS = ["job", "state", "total", "uploaded", "skipped", "failed"]
 FINISHED = ("done", "failed")
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto: MotoS3) -> Any:
-    return s3_client(moto.endpoint)
 
 
 @pytest.fixture

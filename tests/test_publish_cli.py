@@ -34,7 +34,6 @@ from tests.support.s3 import SECRET_KEY
 from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
-from tests.support.s3 import s3_client
 from tests.support.s3 import stored_keys
 from tests.support.s3 import versions_per_key
 
@@ -42,18 +41,6 @@ CACHE_MAX_AGE = "120"
 PUBLISH_KEYS = ["target", "uploaded", "skipped", "failed", "bytes", "expires_at"]
 DOCUMENT_KEYS = ["success", "directory", "timestamp", "message", "count", "image_urls"]
 NESTED_NAMES = ["a b.png", "sub/ünï cödé.jpg", "sub/deeper/frame 1.webp"]
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto: MotoS3) -> Any:
-    return s3_client(moto.endpoint)
 
 
 @pytest.fixture
