@@ -119,7 +119,13 @@ class ImageResponder:
             if variant is None:
                 return None
             fd = variant[0]
-        answer = self._answer(request, fd, name, media_type, variant)
+        answer = None
+        try:
+            answer = self._answer(request, fd, name, media_type, variant)
+        finally:
+            # The descriptor is closed here unless the answer streams it (the sender closes it).
+            if answer is None or answer.stream_fd is None:
+                os.close(fd)
         if answer is None:
             return None
         if self.idle_mode:
@@ -223,23 +229,6 @@ class ImageResponder:
             return None
 
     def _answer(
-        self,
-        request: ImageRequest,
-        fd: int,
-        name: str,
-        media_type: str,
-        variant: tuple[int, Variant, int] | None,
-    ) -> ImageAnswer | None:
-        """Build the answer from an open descriptor, which this closes unless it streams."""
-        answer = None
-        try:
-            answer = self._answer_open(request, fd, name, media_type, variant)
-            return answer
-        finally:
-            if answer is None or answer.stream_fd is None:
-                os.close(fd)
-
-    def _answer_open(
         self,
         request: ImageRequest,
         fd: int,
