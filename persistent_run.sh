@@ -90,7 +90,7 @@ is_our_server() {
     [[ "$(start_time "$pid")" == "$recorded" ]] || return 1
   fi
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-  [[ "$cmdline" == *server.py* || "$cmdline" == *"granian asgi"*"imageserver.asgi"* ]]
+  [[ "$cmdline" == *server.py* || "$cmdline" == *"granian asgi"*"imageserver.engines.asgi"* ]]
 }
 
 # Print the PID recorded in the PID file, if it holds a number.

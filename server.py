@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from imageserver.cli_server import main
+from imageserver.cli.serve import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from imageserver.config import PROJECT_ROOT
 from imageserver.publish.manifest import manifest_path
 from imageserver.publish.publisher import publish
 from imageserver.publish.spec import PublishSpec
 from imageserver.publish.target import parse_target
+from imageserver.settings.config import PROJECT_ROOT
 from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import s3_client

@@ -49,5 +49,5 @@ create_venv() {
 # server's config module reads them (the environment, then .env). A bad value prints the
 # module's one-line error on stderr and exits 2.
 config_value() {
-  (cd "$ROOT" && "$PYTHON" -m imageserver.settings_query "$@") || exit "$EXIT_USAGE"
+  (cd "$ROOT" && "$PYTHON" -m imageserver.settings.query "$@") || exit "$EXIT_USAGE"
 }

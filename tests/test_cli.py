@@ -1,4 +1,4 @@
-"""`load_folder_v2.py` against the real server (CONTRACT A.6), run as a subprocess.
+"""`load_folder_v2.py` against the real server (docs/CLI.md), run as a subprocess.
 
 Each test runs the script from a temporary working directory with HOME pointed at a temporary
 folder and no `.env`, writes into `tmp_path`, and checks the JSON file, the exit status and

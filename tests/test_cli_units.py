@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from imageserver.config import ConfigError
+from imageserver.cli.load import ExitStatus
+from imageserver.cli.load import exit_status_for
+from imageserver.cli.load import exit_status_for_result
+from imageserver.cli.load import main
 from imageserver.loader import output
-from imageserver.loader.cli import ExitStatus
-from imageserver.loader.cli import exit_status_for
-from imageserver.loader.cli import exit_status_for_result
-from imageserver.loader.cli import main
 from imageserver.loader.errors import OutputError
 from imageserver.loader.errors import ServerError
 from imageserver.loader.errors import ServerUnavailable
@@ -24,6 +23,7 @@ from imageserver.loader.launcher import is_local_host
 from imageserver.loader.run import RunResult
 from imageserver.loader.run import resolve_directory
 from imageserver.loader.verify import RetryPolicy
+from imageserver.settings.config import ConfigError
 
 NOW = datetime(2026, 3, 4, 5, 6, 7)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from imageserver.config import PROJECT_ROOT
-from imageserver.config import SETTINGS
-from imageserver.config import Config
-from imageserver.config import ConfigError
+from imageserver.settings.config import PROJECT_ROOT
+from imageserver.settings.config import SETTINGS
+from imageserver.settings.config import Config
+from imageserver.settings.config import ConfigError
 
 
 def test_defaults_match_the_contract():

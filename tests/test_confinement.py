@@ -1,11 +1,11 @@
-"""CONTRACT B.4, first bullet: nothing outside a loaded directory is ever readable.
+"""SECURITY.md, first bullet: nothing outside a loaded directory is ever readable.
 
 Requests go out RAW over a socket, so no client library normalises `..`, re-encodes `%2F` or
 refuses odd bytes: the server sees exactly the request target written here. Every payload of
 the corpus goes to both image routes (`/images/<name>` and `/d/<id>/<name>`), with GET and
 HEAD, with the directory loaded flat and recursively. The secrets next to the loaded folder
 are real images (so an extension check alone can't save us) carrying a unique marker, which
-must never appear in any response. The pure predicates of `imageserver/security.py` are
+must never appear in any response. The pure predicates of `imageserver/security/confinement.py` are
 checked directly with tables here, and with generated inputs in
 `tests/test_confinement_property.py`.
 """
@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from imageserver.security import is_safe_segment
-from imageserver.security import is_within
-from imageserver.security import name_from_raw_path
-from imageserver.security import resolve_image_file
+from imageserver.security.confinement import is_safe_segment
+from imageserver.security.confinement import is_within
+from imageserver.security.confinement import name_from_raw_path
+from imageserver.security.confinement import resolve_image_file
 from tests.conftest import Api
 from tests.support.images import make_frames
 from tests.support.images import make_image
@@ -115,7 +115,8 @@ class RawResponse:
     def from_engine(self) -> bool:
         """The engine's own rejection of a malformed request (it never reached the app).
 
-        CONTRACT A.0 allows a bodiless 400/414/431 there; every answer of the app has a body.
+        docs/API.md#conventions allows a bodiless 400/414/431 there; every answer of the app
+        has a body.
         """
         return self.status in (400, 414, 431) and not self.body
 

@@ -1,4 +1,4 @@
-"""CONTRACT B.4, property-based: no name and no raw path resolves outside the loaded root.
+"""SECURITY.md, property-based: no name and no raw path resolves outside the loaded root.
 
 `tests/test_confinement.py` replays a fixed corpus against the real server; this module lets
 hypothesis generate the names instead, from a grammar of dangerous fragments (`..`, `.`, `/`,
@@ -32,12 +32,12 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from imageserver.mediatypes import is_image_name
-from imageserver.security import decode_segments
-from imageserver.security import is_safe_relative_name
-from imageserver.security import name_from_raw_path
-from imageserver.security import raw_request_path
-from imageserver.security import resolve_image_file
+from imageserver.hotpath.media_types import is_image_name
+from imageserver.security.confinement import decode_segments
+from imageserver.security.confinement import is_safe_relative_name
+from imageserver.security.confinement import name_from_raw_path
+from imageserver.security.confinement import raw_request_path
+from imageserver.security.confinement import resolve_image_file
 from tests.support.images import make_image
 
 EXAMPLES = 2000

@@ -1,4 +1,4 @@
-"""The control API over real HTTP: CONTRACT A.0, A.1, A.2, A.4, A.5, the control half of B.4,
+"""The control API over real HTTP: docs/API.md (conventions, status, loading, timeout), B.4,
 and B.5's health check and robots.txt.
 
 Every test talks to a real server (granian) (`api` is the shared one, reset before each test;

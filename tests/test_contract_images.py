@@ -1,4 +1,4 @@
-"""CONTRACT A.3 (image routes), B.1 stable URLs, B.4 signing and B.5 HTTP on images.
+"""docs/API.md#images (image routes), B.1 stable URLs, B.4 signing and B.5 HTTP on images.
 
 Everything goes over real HTTP to the real server (granian), with real files in tmp_path.
 """

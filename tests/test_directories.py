@@ -1,4 +1,7 @@
-"""CONTRACT B.1: several directories at once, stable ids and URLs, the directories API."""
+"""Several directories at once, stable ids and URLs, the directories API.
+
+See docs/API.md#several-directories.
+"""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def test_sigterm_with_open_and_half_sent_connections_exits_within_five_seconds(
 
 
 def test_the_wsgi_entry_point_serves_images_under_a_wsgi_server(tmp_path, frames):
-    # One smoke test for `imageserver.wsgi:application`, here under the standard library's
+    # One smoke test for `imageserver.engines.wsgi:application`, here under the standard library's
     # WSGI server (a real one, single-threaded), with its own state directory.
     port = free_port()
     env = {
@@ -176,7 +176,7 @@ def test_the_wsgi_entry_point_serves_images_under_a_wsgi_server(tmp_path, frames
     }
     code = (
         "from wsgiref.simple_server import make_server, WSGIRequestHandler\n"
-        "from imageserver.wsgi import application\n"
+        "from imageserver.engines.wsgi import application\n"
         "WSGIRequestHandler.log_message = lambda *a: None\n"
         f"make_server('127.0.0.1', {port}, application).serve_forever()\n"
     )

@@ -2,7 +2,7 @@
 
 These tests drive the real stacks in process (the native image path in front of the real
 Flask app, real SQLite state, real files) so they can see whether Flask was reached: the ASGI
-application granian runs, and the WSGI middleware of `imageserver.wsgi`. The contract suites
+application granian runs, and the WSGI middleware of `imageserver.engines.wsgi`. The contract suites
 run the ASGI stack over HTTP under granian.
 """
 
@@ -17,13 +17,13 @@ import pytest
 from werkzeug.test import Client
 from werkzeug.test import TestResponse
 
-from imageserver.app import create_app
-from imageserver.asgi import ImageServerASGI
-from imageserver.config import Config
-from imageserver.context import EXTENSION_KEY
-from imageserver.fastpath import ImageResponder
-from imageserver.image_answer import SMALL_FILE_BYTES
-from imageserver.wsgi_fastpath import ImageFastPath
+from imageserver.engines.asgi import ImageServerASGI
+from imageserver.engines.wsgi_fastpath import ImageFastPath
+from imageserver.hotpath.answer import SMALL_FILE_BYTES
+from imageserver.hotpath.responder import ImageResponder
+from imageserver.settings.config import Config
+from imageserver.web.app import create_app
+from imageserver.web.context import EXTENSION_KEY
 from tests.support.asgi_client import ASGIClient
 from tests.support.images import make_frames
 from tests.support.images import make_image

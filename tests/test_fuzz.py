@@ -45,7 +45,7 @@ from schemathesis.checks import response_schema_conformance
 from schemathesis.checks import status_code_conformance
 from schemathesis.schemas import APIOperation
 
-from imageserver.security import sign_params
+from imageserver.security.signing import sign_params
 from tests.conftest import Api
 from tests.support.images import make_frames
 from tests.support.images import make_image

@@ -1,4 +1,4 @@
-"""The gallery's routes over HTTP, without a browser (CONTRACT D.2; issue 13).
+"""The gallery's routes over HTTP, without a browser (docs/API.md#the-gallery; issue 13).
 
 Against the real server: the pages are HTML with a strict CSP and nothing inline, the
 static files come from the package, the JSON calls of the page keep the API's error shape,

@@ -1,4 +1,4 @@
-"""Observability (issue 14, CONTRACT D.3): /metrics, /readyz and the JSON access log.
+"""Observability (issue 14, docs/API.md#get-metrics): /metrics, /readyz and the JSON access log.
 
 Every test runs the real server (`python server.py`, granian, 2 workers) and talks to it over
 fresh connections, so requests land on both workers; the scraped counts must add up exactly.
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from imageserver.metrics import DURATION_BUCKETS
-from imageserver.observe import client_address
-from imageserver.routes.labels import route_template
+from imageserver.observability.metrics import DURATION_BUCKETS
+from imageserver.observability.observer import client_address
+from imageserver.web.routes.labels import route_template
 from tests.conftest import Api
 from tests.conftest import assert_detail
 from tests.support.server import ServerProcess
@@ -313,7 +313,7 @@ def test_client_address_follows_the_trusted_proxy_count(peer, forwarded, hops, c
 
 def test_a_fresh_state_dir_makes_the_metrics_dir_beside_the_database(tmp_path):
     # Stale directories of killed runs are removed at start (their pid is gone).
-    from imageserver import metrics
+    from imageserver.observability import metrics
 
     stale = tmp_path / "metrics-999999999"
     stale.mkdir()

@@ -20,12 +20,12 @@ import requests
 import schemathesis
 from flask import Flask
 
-from imageserver.app import create_app
-from imageserver.config import Config
-from imageserver.openapi import document_for
-from imageserver.schemas import MAX_PAGE_LIMIT
-from imageserver.schemas import LoadRequest
+from imageserver.settings.config import Config
 from imageserver.variants.params import UNSIGNED_SIZES
+from imageserver.web.app import create_app
+from imageserver.web.openapi.document import document_for
+from imageserver.web.schemas import MAX_PAGE_LIMIT
+from imageserver.web.schemas import LoadRequest
 from tests.conftest import Api
 from tests.support.server import ServerProcess
 
@@ -48,7 +48,7 @@ def app_routes(app: Flask) -> dict[str, set[str]]:
     routes: dict[str, set[str]] = defaultdict(set)
     for rule in app.url_map.iter_rules():
         # Flask's default static folder, and the gallery's HTML pages, their static files and
-        # the JSON calls only their script makes (CONTRACT D.2): for people, not the API.
+        # the JSON calls only their script makes (docs/API.md#the-gallery): for people, not the API.
         if rule.endpoint != "static" and not rule.endpoint.startswith("gallery."):
             routes[openapi_path(rule.rule)] |= rule.methods or set()
     return dict(routes)
@@ -192,7 +192,9 @@ def test_constraints_come_from_the_request_models(api: Api) -> None:
     document = fetch_document(api.base_url)
     body = document["components"]["schemas"]["LoadRequest"]
     assert set(LoadRequest.model_fields) <= set(body["properties"])
-    assert "directory" in body["properties"]  # the old name of `path` (CONTRACT A.2)
+    assert (
+        "directory" in body["properties"]
+    )  # the old name of `path` (docs/API.md#post-load-directory)
     listing = document["paths"]["/api/directories/{id}/images"]["get"]
     query = {p["name"]: p["schema"] for p in listing["parameters"] if p["in"] == "query"}
     assert query["limit"]["minimum"] == 1

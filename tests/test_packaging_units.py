@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from imageserver.command import main as imageserver
-from imageserver.command import publish_argv
-from imageserver.control_cli import probe_host
-from imageserver.places import Places
-from imageserver.places import is_checkout
-from imageserver.version import package_version
+from imageserver.cli.command import main as imageserver
+from imageserver.cli.command import publish_argv
+from imageserver.cli.control import probe_host
+from imageserver.settings.places import Places
+from imageserver.settings.places import is_checkout
+from imageserver.settings.version import package_version
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
 
@@ -125,7 +125,7 @@ def test_status_probes_the_address_persistent_run_sh_probes(host: str, probe: st
 def unload_argvs(*args: str) -> tuple[list[str], list[str]]:
     """Return `imageserver unload ARGS` and `./unload_directory.sh ARGS`."""
     return (
-        [sys.executable, "-m", "imageserver.command", "unload", *args],
+        [sys.executable, "-m", "imageserver.cli.command", "unload", *args],
         [str(PROJECT_ROOT / "unload_directory.sh"), *args],
     )
 
@@ -165,7 +165,7 @@ def test_the_units_restart_on_failure_and_are_hardened(unit: Path):
     assert found["Restart"] == "on-failure"
     assert found["EnvironmentFile"].startswith("-")
     assert found["KillSignal"] == "SIGTERM"
-    # Longer than the 5 s shutdown (CONTRACT B.3), so SIGKILL never cuts it short.
+    # Longer than the 5 s shutdown (docs/API.md#timers), so SIGKILL never cuts it short.
     assert 5 < int(found["TimeoutStopSec"].removesuffix("s")) <= 30
     for key, value in {
         "NoNewPrivileges": "yes",

@@ -1,4 +1,4 @@
-"""The publish API against the real server and moto's S3 server (CONTRACT D.1).
+"""The publish API against the real server and moto's S3 server (docs/PUBLISH.md).
 
 `POST /api/directories/<id>/publish` answers 202 with a job; `GET /api/jobs/<job>` shows
 it queued, running, then done with URLs that serve the files' bytes. The token applies,

@@ -1,4 +1,4 @@
-"""`load_folder_v2.py --publish s3://BUCKET/PREFIX` against a real S3 API (CONTRACT D.1).
+"""`load_folder_v2.py --publish s3://BUCKET/PREFIX` against a real S3 API (docs/PUBLISH.md).
 
 The CLI runs as a subprocess; the store is moto's S3 server on 127.0.0.1 (no mock of
 boto3 anywhere; `test_publish_seaweed.py` runs against a real storage server). Published

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from imageserver.registry import Registry
-from imageserver.registry import directory_id
-from imageserver.store import Store
-from imageserver.timers import format_remaining
+from imageserver.state.registry import Registry
+from imageserver.state.registry import directory_id
+from imageserver.state.store import Store
+from imageserver.state.timers import format_remaining
 from tests.support.images import make_frames
 
 

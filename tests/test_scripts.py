@@ -1,4 +1,4 @@
-"""The shell scripts of CONTRACT B.6, each run as a real subprocess.
+"""The shell scripts of docs/DEPLOY.md, each run as a real subprocess.
 
 `persistent_run.sh` starts real servers; `unload_directory.sh` and
 `run_with_progress.sh` talk to real servers; `setup_ngrok.sh` talks to a stand-in of the
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from imageserver.config import Config
+from imageserver.settings.config import Config
 from tests.support.images import make_frames
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port

@@ -1,4 +1,4 @@
-"""Lock-down (CONTRACT B.4, issue 5): tokens, signatures, CORS, hidden paths, start-up warning.
+"""Lock-down (SECURITY.md, issue 5): tokens, signatures, CORS, hidden paths, start-up warning.
 
 Every HTTP check runs against the real server under granian; the start-up warning is checked
 through `cli_server.main` with the engine replaced, so no test binds a non-loopback address.
@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from imageserver import cli_server
-from imageserver.config import Config
-from imageserver.config import ConfigError
-from imageserver.security import canonical_query
-from imageserver.security import sign_params
-from imageserver.security import signature_is_valid
-from imageserver.security import url_signature
+from imageserver.cli import serve as cli_server
+from imageserver.security.signing import canonical_query
+from imageserver.security.signing import sign_params
+from imageserver.security.signing import signature_is_valid
+from imageserver.security.signing import url_signature
+from imageserver.settings.config import Config
+from imageserver.settings.config import ConfigError
 from tests.conftest import assert_detail
 from tests.support.images import make_frames
 
@@ -294,10 +294,10 @@ def test_exposure_warning_only_when_open_to_the_network(env, warned):
 
 
 def test_server_start_prints_the_warning_loudly(monkeypatch, capsys, tmp_path):
-    import imageserver.serve
+    import imageserver.engines.granian_runner
 
     started = []
-    monkeypatch.setattr(imageserver.serve, "run", started.append)
+    monkeypatch.setattr(imageserver.engines.granian_runner, "run", started.append)
     monkeypatch.setenv("IMAGE_SERVER_ENV_FILE", "/dev/null")
     monkeypatch.setenv("IMAGE_SERVER_STATE_DIR", str(tmp_path / "state"))
     for name in ("IMAGE_SERVER_TOKEN", "IMAGE_SERVER_ALLOWED_ROOTS", "FRAME_BASE_DIR"):

@@ -1,4 +1,4 @@
-"""`python -m imageserver.settings_query`: the config values the shell scripts read."""
+"""`python -m imageserver.settings.query`: the config values the shell scripts read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imageserver import settings_query
+from imageserver.settings import query as settings_query
 from tests.support.server import PROJECT_ROOT
 
 
@@ -28,7 +28,7 @@ def env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run_module(*fields: str) -> subprocess.CompletedProcess[str]:
     """Run the module as the scripts do (from the project root, in the current environment)."""
     return subprocess.run(
-        [sys.executable, "-m", "imageserver.settings_query", *fields],
+        [sys.executable, "-m", "imageserver.settings.query", *fields],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -92,4 +92,4 @@ def test_usage_errors_exit_2(
 
 def test_help_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert settings_query.main(["--help"]) == 0
-    assert capsys.readouterr().out.startswith("usage: python -m imageserver.settings_query")
+    assert capsys.readouterr().out.startswith("usage: python -m imageserver.settings.query")

@@ -1,4 +1,7 @@
-"""CONTRACT B.2 (and A.7): state shared by every worker, surviving crashes; bad configuration."""
+"""State shared by every worker, surviving crashes; bad configuration.
+
+See docs/ARCHITECTURE.md#state.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT B.3 (with A.2/A.5): per-directory deadlines, moved by a test clock, not by sleeping.
+"""Per-directory deadlines (docs/API.md#timers), moved by a test clock, not by sleeping.
 
 The dedicated servers run through `clock_server.py`: their clock is real time plus the offset
 written in the clock file, so writing "301" there means "301 seconds from now".
@@ -368,7 +368,7 @@ def test_sigterm_of_the_production_server_with_pending_timers_is_quick(server_fa
 
 
 def assert_stops_within(server, seconds: float) -> None:
-    """SIGTERM the server and assert it has exited within `seconds` (CONTRACT B.3)."""
+    """SIGTERM the server and assert it has exited within `seconds` (docs/API.md#timers)."""
     started = time.monotonic()
     server.stop()
     elapsed = time.monotonic() - started

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from imageserver.security import sign_params
+from imageserver.security.signing import sign_params
 from imageserver.variants import datauri
 from tests.conftest import assert_detail
 from tests.support.server import ServerProcess

@@ -1,4 +1,4 @@
-"""Live folders (CONTRACT D.4) against the real server: `"watch": true` follows the folder.
+"""Live folders against the real server: `"watch": true` follows the folder.
 
 Frames written after the load are served within a second of being closed, never while they
 are still being written; deletions answer 404, renames move, sub-folders of a recursive load

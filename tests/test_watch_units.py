@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from imageserver import index_changes
-from imageserver.config import Config
-from imageserver.config import ConfigError
-from imageserver.indexer import ImageEntry
-from imageserver.registry import Registry
-from imageserver.served_index import ServedIndex
-from imageserver.store import Store
+from imageserver.hotpath.served_index import ServedIndex
+from imageserver.settings.config import Config
+from imageserver.settings.config import ConfigError
+from imageserver.state import index_log as index_changes
+from imageserver.state.indexer import ImageEntry
+from imageserver.state.registry import Registry
+from imageserver.state.store import Store
 from imageserver.watch import leader
 from imageserver.watch import sync
 from imageserver.watch.names import is_temporary_name
@@ -31,7 +31,7 @@ from tests.support.live import write_file
     ("name", "temporary"),
     [
         ("frame_000001.jpg", False),
-        (".cover.png", False),  # a hidden image written in place is served (CONTRACT A.3)
+        (".cover.png", False),  # a hidden image written in place is served (docs/API.md#images)
         ("frame.jpg.part", True),
         ("frame.jpg.tmp", True),  # ffmpeg -atomic_writing
         ("FRAME.JPG.TMP", True),

@@ -1,4 +1,4 @@
-"""The gallery (CONTRACT D.2): HTML pages for people to look at what is loaded.
+"""The gallery (docs/API.md#the-gallery): HTML pages for people to look at what is loaded.
 
 `views.bp` is the one blueprint: the pages, the sign-in form and, nested under it, the few
 JSON calls the page makes that the API has no route for (`api.bp`). `session` holds the

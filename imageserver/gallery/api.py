@@ -5,7 +5,7 @@
   is on). Unfiltered, the page reads the listing API itself.
 - `GET /gallery/<id>/links?name=&preset=`: the stable URL and one preset's URL of an image.
 - `POST /gallery/<id>/rearm`: load the directory again with its own timeout (re-index and
-  re-arm its deadline; it becomes current, as any load does, CONTRACT A.2).
+  re-arm its deadline; it becomes current, as any load does, docs/API.md#post-load-directory).
 
 Same access rule as the control API, except that the gallery's session cookie is the only
 credential here (with the CSRF header for the POST). Errors are the API's `{"detail": ...}`.
@@ -20,16 +20,16 @@ from flask import Response
 from flask import jsonify
 from flask import request
 
-from imageserver.context import services
-from imageserver.errors import ApiError
 from imageserver.gallery import session
-from imageserver.registry import Directory
-from imageserver.routes import payloads
-from imageserver.schemas import PageQuery
-from imageserver.schemas import parse_query
-from imageserver.security import is_allowed_root
-from imageserver.urls import image_url
+from imageserver.security.confinement import is_allowed_root
+from imageserver.state.registry import Directory
 from imageserver.variants.presets import PRESET_NAMES
+from imageserver.web.context import services
+from imageserver.web.errors import ApiError
+from imageserver.web.routes import payloads
+from imageserver.web.schemas import PageQuery
+from imageserver.web.schemas import parse_query
+from imageserver.web.urls import image_url
 
 bp = Blueprint("api", __name__)
 
@@ -124,7 +124,7 @@ def rearm(dir_id: str) -> Response:
     # 0, not None: None would mean "the server default", and this directory may have none.
     minutes = directory.timeout_minutes or 0
     try:
-        # A live folder stays live: the same `watch` as its first load (CONTRACT D.4).
+        # A live folder stays live: the same `watch` as its first load (docs/API.md#live-folders).
         reloaded = svc.registry.load(
             directory.path, directory.real_path, directory.recursive, minutes, directory.watch
         )

@@ -19,14 +19,14 @@ from flask import redirect
 from flask import render_template
 from flask import request
 
-from imageserver import timers
-from imageserver.config import Config
-from imageserver.context import services
 from imageserver.gallery import api
 from imageserver.gallery import session
-from imageserver.routes.payloads import shown_path
-from imageserver.security import token_matches
+from imageserver.security.tokens import token_matches
+from imageserver.settings.config import Config
+from imageserver.state import timers
 from imageserver.variants.presets import PRESET_NAMES
+from imageserver.web.context import services
+from imageserver.web.routes.payloads import shown_path
 
 bp = Blueprint(
     "gallery",

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Indexing 100,000 files takes seconds, so a read may wait long; a connect never should.
 SESSION_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
 HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=5)
-PAGE_LIMIT = 10000  # the server's maximum page size (CONTRACT B.1)
+PAGE_LIMIT = 10000  # the server's maximum page size (docs/API.md#several-directories)
 
 
 @asynccontextmanager
@@ -68,7 +68,7 @@ class ServerClient:
         return True
 
     async def status(self) -> dict[str, Any]:
-        """`GET /`: the current directory and its timer (CONTRACT A.1)."""
+        """`GET /`: the current directory and its timer (docs/API.md#get-)."""
         return await self._call("GET", "/", "status check")
 
     async def set_timeout(self, minutes: int) -> dict[str, Any]:

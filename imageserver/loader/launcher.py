@@ -1,4 +1,4 @@
-"""Start the server on this machine when nothing answers at `--server` (CONTRACT A.6).
+"""Start the server on this machine when nothing answers at `--server` (docs/CLI.md).
 
 Only a URL that points at this machine may trigger a start: starting a local server would
 not help a remote URL, and probing remote hosts is not our business.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from imageserver.loader.errors import ServerUnavailable
-from imageserver.places import PROJECT_ROOT
-from imageserver.places import is_checkout
+from imageserver.settings.places import PROJECT_ROOT
+from imageserver.settings.places import is_checkout
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The loader's JSON document (CONTRACT A.6) and its atomic write.
+"""The loader's JSON document (docs/CLI.md) and its atomic write.
 
 Files: `<output>/<dirbasename>_<YYYYMMDD_HHMMSS>.json` (or `<output>/<name>.json`), plus
 `<output>/<dirbasename>_latest.json`, a copy of the newest. Each is written to a temporary
@@ -69,7 +69,10 @@ def build_document(
 
 
 def time_remaining(auto_unload_at: str, now: float) -> str:
-    """Format the time left until a local `auto_unload_at` as `"{M}m {S}s"` (CONTRACT A.0)."""
+    """Format the time left until a local `auto_unload_at` as `"{M}m {S}s"`.
+
+    See docs/API.md#conventions.
+    """
     deadline = time.mktime(time.strptime(auto_unload_at, TIMESTAMP_FORMAT))
     seconds = max(0, int(deadline - now))
     return f"{seconds // 60}m {seconds % 60}s"

@@ -1,6 +1,6 @@
 """One loader run, without error handling (`cli.main` is the boundary).
 
-Sequence (CONTRACT A.6): `/healthz` (starting a local server when nothing answers), then
+Sequence (docs/CLI.md): `/healthz` (starting a local server when nothing answers), then
 `POST /unload` with `--unload-first`, `GET /` (already current? skip the load unless
 `--force-reload`), `POST /timeout/{t}` with `--timeout`, `POST /load-directory`, the paged
 listing, `GET /api/directories/<id>` and `GET /` for the timer, the HEAD checks, the JSON file, and
@@ -185,7 +185,7 @@ async def _current_entry(
 async def _timer(client: ServerClient, directory: str, summary: dict[str, Any]) -> dict[str, Any]:
     """Return the directory's `timeout_minutes`, `auto_unload_at` and `time_remaining`.
 
-    Taken from `GET /` (CONTRACT A.1), as the first version did, while the directory is
+    Taken from `GET /` (docs/API.md#get-), as the first version did, while the directory is
     current; if another client made another one current meanwhile, from its own entry.
     """
     status = await client.status()

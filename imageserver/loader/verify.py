@@ -4,7 +4,7 @@ At most `workers` requests are in flight (a semaphore, on top of the session con
 limit), URLs are taken in batches of `batch_size` (a batch finishes before the next starts,
 so memory and open tasks stay bounded at any size), and a tqdm bar on stderr counts them.
 Connection errors, timeouts and 5xx answers are retried with exponential backoff; any other
-answer than 200 is a failure at once. No token is sent: image URLs need none (CONTRACT B.4).
+answer than 200 is a failure at once. No token is sent: image URLs need none (SECURITY.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Publish a folder to S3-compatible object storage (CONTRACT D.1).
+"""Publish a folder to S3-compatible object storage (docs/PUBLISH.md).
 
 `target` parses `s3://bucket/prefix`, `objects` turns images (or their variants) into the
 objects to store, `manifest` remembers what was uploaded, `s3` wraps boto3, `publisher`

@@ -1,4 +1,4 @@
-"""Publish jobs of the API, as rows of the state database (CONTRACT D.1).
+"""Publish jobs of the API, as rows of the state database (docs/PUBLISH.md).
 
 A job is created `queued` by the worker that accepted the request, goes `running` in a
 thread of that worker, and ends `done` (with its URLs) or `failed` (with a `detail`). Its
@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from imageserver import timers
 from imageserver.publish.spec import Counts
 from imageserver.publish.spec import Published
-from imageserver.store import Store
-from imageserver.timers import Clock
+from imageserver.state import timers
+from imageserver.state.store import Store
+from imageserver.state.timers import Clock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS publish_jobs (

@@ -25,7 +25,6 @@ from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from imageserver.indexer import scan_directory
 from imageserver.publish import s3
 from imageserver.publish.manifest import Manifest
 from imageserver.publish.objects import SourceObject
@@ -35,6 +34,7 @@ from imageserver.publish.spec import Counts
 from imageserver.publish.spec import Published
 from imageserver.publish.spec import PublishSpec
 from imageserver.publish.target import variant_tag
+from imageserver.state.indexer import scan_directory
 from imageserver.variants.transform import TransformError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The publish API's request body and the JSON shape of a job (CONTRACT D.1); no Flask."""
+"""The publish API's request body and the JSON shape of a job (docs/PUBLISH.md); no Flask."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pydantic import Field
 from pydantic import field_validator
 from pydantic_core import PydanticCustomError
 
-from imageserver import timers
 from imageserver.publish.jobs import DONE
 from imageserver.publish.jobs import Job
 from imageserver.publish.target import MAX_URL_TTL
 from imageserver.publish.target import TargetError
 from imageserver.publish.target import parse_target
+from imageserver.state import timers
 from imageserver.variants.presets import PRESET_NAMES
 
 

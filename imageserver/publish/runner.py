@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 
-from imageserver.config import Config
 from imageserver.publish.jobs import Job
 from imageserver.publish.jobs import JobStore
 from imageserver.publish.manifest import manifest_path
 from imageserver.publish.spec import Counts
 from imageserver.publish.spec import PublishSpec
 from imageserver.publish.target import parse_target
+from imageserver.settings.config import Config
 
 log = logging.getLogger(__name__)
 

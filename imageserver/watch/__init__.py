@@ -1,4 +1,6 @@
-"""Live folders (CONTRACT D.4): a directory loaded with `"watch": true` follows its folder.
+"""Live folders: a directory loaded with `"watch": true` follows its folder.
+
+See docs/API.md#live-folders.
 
 `leader` elects one watcher per server among the workers, `watcher` runs it, `tree` turns
 inotify events into index changes, `sync` writes them to the state database in batches, and

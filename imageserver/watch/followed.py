@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from dataclasses import field
 
-from imageserver.indexer import ImageEntry
-from imageserver.indexer import entry_for_name
-from imageserver.indexer import scan_directory
-from imageserver.store import Store
+from imageserver.state.indexer import ImageEntry
+from imageserver.state.indexer import entry_for_name
+from imageserver.state.indexer import scan_directory
+from imageserver.state.store import Store
 from imageserver.watch import sync
 from imageserver.watch.names import is_temporary_name
 from imageserver.watch.sync import Batch

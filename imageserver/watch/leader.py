@@ -19,8 +19,8 @@ import os
 import threading
 from collections.abc import Callable
 
-from imageserver.config import Config
-from imageserver.store import Store
+from imageserver.settings.config import Config
+from imageserver.state.store import Store
 from imageserver.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)

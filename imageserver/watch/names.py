@@ -5,7 +5,7 @@ Ab12Cd` (rsync), `frame.jpg~` or `.#frame.jpg` (editors) and renames it when don
 by the rename, never by the temporary file. Most of these fail the image-extension test
 anyway; this predicate says so by name, and also covers temporary names that keep an image
 extension (`frame.tmp.jpg`, `.~frame.jpg`). A hidden image written in place (`.cover.png`) is
-not temporary: hidden files are served (CONTRACT A.3).
+not temporary: hidden files are served (docs/API.md#images).
 """
 
 from __future__ import annotations

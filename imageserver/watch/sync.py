@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
-from imageserver import index_changes
-from imageserver.index_changes import Change
-from imageserver.indexer import ImageEntry
-from imageserver.store import Store
+from imageserver.state import index_log as index_changes
+from imageserver.state.index_log import Change
+from imageserver.state.indexer import ImageEntry
+from imageserver.state.store import Store
 
 FOLLOW_POLL_SECONDS = 0.02
 

@@ -21,9 +21,9 @@ from dataclasses import field
 from inotify_simple import INotify
 from inotify_simple import flags
 
-from imageserver.indexer import entry_for_name
-from imageserver.mediatypes import is_image_name
-from imageserver.security import is_safe_segment
+from imageserver.hotpath.media_types import is_image_name
+from imageserver.security.confinement import is_safe_segment
+from imageserver.state.indexer import entry_for_name
 from imageserver.watch.names import is_temporary_name
 from imageserver.watch.sync import Batch
 

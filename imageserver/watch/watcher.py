@@ -27,7 +27,7 @@ from collections.abc import Callable
 from inotify_simple import INotify
 from inotify_simple import flags
 
-from imageserver.store import Store
+from imageserver.state.store import Store
 from imageserver.watch import sync
 from imageserver.watch.followed import Followed
 from imageserver.watch.sync import WatchedDirectory

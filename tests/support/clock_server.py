@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from imageserver.asgi import create_asgi_application  # noqa: E402
-from imageserver.config import Config  # noqa: E402
-from imageserver.registry import Registry  # noqa: E402
-from imageserver.serve import run  # noqa: E402
-from imageserver.store import Store  # noqa: E402
+from imageserver.engines.asgi import create_asgi_application  # noqa: E402
+from imageserver.engines.granian_runner import run  # noqa: E402
+from imageserver.settings.config import Config  # noqa: E402
+from imageserver.state.registry import Registry  # noqa: E402
+from imageserver.state.store import Store  # noqa: E402
 
 
 class FileClock:

@@ -1,4 +1,4 @@
-"""Values pinned by CONTRACT.md, written once for every test (not imported from the server)."""
+"""Values pinned by docs/API.md, written once for every test (not imported from the server)."""
 
 from __future__ import annotations
 

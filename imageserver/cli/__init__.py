@@ -1,0 +1,1 @@
+"""Every command-line entry: serve, load, publish, status, the imageserver command."""

@@ -1,0 +1,112 @@
+"""`python server.py`: parse flags, check configuration and state, then run granian.
+
+Bad configuration stops start-up here with one readable line and exit status 2, before any
+worker is forked (so no worker traceback ever stands in for a configuration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import time
+
+from imageserver.settings.config import Config
+from imageserver.settings.config import ConfigError
+from imageserver.state.registry import Registry
+from imageserver.state.store import StateStoreError
+from imageserver.state.store import Store
+
+EXIT_CONFIG_ERROR = 2
+
+
+def build_parser(prog: str = "server.py") -> argparse.ArgumentParser:
+    """Return the argument parser of `server.py` (`imageserver serve` names itself `prog`)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Serve local image folders over HTTP (granian)."
+    )
+    parser.add_argument("--host", help="address to bind (IMAGE_SERVER_HOST)")
+    parser.add_argument("--port", help="port to bind (IMAGE_SERVER_PORT)")
+    parser.add_argument("--workers", help="worker processes (IMAGE_SERVER_WORKERS)")
+    parser.add_argument("--threads", help="Flask threads per worker (IMAGE_SERVER_THREADS)")
+    parser.add_argument(
+        "--dev", action="store_true", help="run Flask's debug server instead (never in production)"
+    )
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Build the Config from `.env`, the environment and the flags (flags win).
+
+    :raise ConfigError: a value is invalid.
+    """
+    environ = dict(os.environ)
+    flag_env = {
+        "IMAGE_SERVER_HOST": args.host,
+        "IMAGE_SERVER_PORT": args.port,
+        "IMAGE_SERVER_WORKERS": args.workers,
+        "IMAGE_SERVER_THREADS": args.threads,
+    }
+    environ.update({k: v for k, v in flag_env.items() if v is not None})
+    return Config.from_env(environ)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Tell whether binding `host` keeps the server reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: assume it is reachable
+
+
+def exposure_warning(config: Config) -> str | None:
+    """Return a loud warning when anyone who reaches the port could load any directory.
+
+    That is the case when the server listens beyond loopback with no token and no allowed
+    roots: through a tunnel, a stranger could load `/` and read every image on the machine.
+    """
+    if is_loopback_host(config.host) or config.tokens or config.effective_allowed_roots:
+        return None
+    return (
+        f"WARNING: listening on {config.host}:{config.port} with no IMAGE_SERVER_TOKEN and no "
+        "IMAGE_SERVER_ALLOWED_ROOTS (or FRAME_BASE_DIR): anyone who reaches this port can load "
+        "any directory of this machine and read its images. Set a token or allowed roots, or "
+        "bind 127.0.0.1. See SECURITY.md."
+    )
+
+
+def prepare_state(config: Config) -> None:
+    """Create the state database and apply deadlines that passed while the server was down.
+
+    :raise StateStoreError: the state directory cannot be written.
+    """
+    registry = Registry(Store(config.database_path), time.time, config.default_timeout_minutes)
+    registry.initialise()
+    registry.store.close()
+
+
+def main(argv: list[str], prog: str = "server.py") -> int:
+    """Run the server in the foreground; return the exit status."""
+    args = build_parser(prog).parse_args(argv)
+    try:
+        config = load_config(args)
+        prepare_state(config)
+    except (ConfigError, StateStoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    warning = exposure_warning(config)
+    if warning:
+        print("!" * 78, warning, "!" * 78, sep="\n", file=sys.stderr, flush=True)
+    if args.dev:
+        from imageserver.web.app import create_app
+
+        create_app(config).run(host=config.host, port=config.port, debug=True)
+        return 0
+    from imageserver.engines.granian_runner import run
+
+    run(config)
+    return 0

@@ -1,0 +1,1 @@
+"""Server engines: the ASGI app granian runs, the Flask bridge, the WSGI entry."""

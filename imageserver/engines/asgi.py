@@ -1,0 +1,195 @@
+"""The ASGI application granian runs: the native image path, then Flask for everything else.
+
+Why ASGI: granian's ASGI scope carries `raw_path`, the request target still percent-encoded,
+so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over the decoded
+path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
+event loop; small files in one read, large ones in blocks read by the loop's thread pool.
+Every other request, and every request the responder declines (each refusal), goes to Flask
+(`flask_bridge.py`). Either way the finished request is observed once (`observe.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from imageserver.engines.flask_bridge import FlaskBridge
+from imageserver.engines.flask_bridge import Receive
+from imageserver.engines.flask_bridge import Scope
+from imageserver.engines.flask_bridge import Send
+from imageserver.hotpath.answer import STREAM_BLOCK_BYTES
+from imageserver.hotpath.answer import ImageAnswer
+from imageserver.hotpath.answer import ImageRequest
+from imageserver.hotpath.answer import is_known_range_unit
+from imageserver.hotpath.responder import ImageResponder
+from imageserver.observability.metrics import RequestMetrics
+from imageserver.observability.observer import Finished
+from imageserver.observability.observer import RequestObserver
+from imageserver.settings.config import Config
+from imageserver.state.registry import Directory
+from imageserver.state.timers import Clock
+from imageserver.web.app import WSGIApplication
+from imageserver.web.app import create_app
+from imageserver.web.context import EXTENSION_KEY
+from imageserver.web.context import Services
+
+log = logging.getLogger(__name__)
+
+_IMAGE_PREFIXES = (b"/d/", b"/images/")
+METRICS_PATH = "/metrics"
+
+
+class ShortRead(OSError):
+    """A streamed file shrank after its Content-Length was sent: the answer is cut short."""
+
+
+class ImageServerASGI:
+    """ASGI callable: answers plain image GET/HEAD natively and hands the rest to Flask."""
+
+    def __init__(
+        self,
+        responder: ImageResponder,
+        flask_app: WSGIApplication,
+        threads: int,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.responder = responder
+        self.registry = responder.registry
+        self.flask = FlaskBridge(flask_app, threads)
+        self.observer = observer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.flask.other(scope, receive, send)  # lifespan and websocket
+            return
+        started = time.perf_counter()
+        method = scope["method"]
+        if method == "GET" or method == "HEAD":
+            request = _image_request(scope, method == "HEAD")
+            if request is not None:
+                answer = self.responder.respond(request)
+                if answer is not None:
+                    await self._send(answer, send)
+                    if self.observer is not None:
+                        self._observe_image(scope, answer, started)
+                    return
+        if self.observer is None:
+            await self.flask(scope, receive, send)
+            return
+        if scope["path"] == METRICS_PATH:
+            self.observer.flush()  # this worker's own counts, fresh for the scrape
+        finished = await self.flask(scope, receive, send)
+        finished.started = started
+        self.observer.finish(self._with_client(scope, finished))
+
+    def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
+        nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes
+        if not self.observer.wants_headers:
+            method, status, variant = scope["method"], answer.status, answer.variant
+            self.observer.count(answer.route, method, status, nbytes, started, variant)
+            return
+        finished = Finished(
+            scope["method"], answer.route, answer.status, nbytes, started, answer.directory_id
+        )
+        if answer.variant:
+            finished.variant = "hit"
+        self.observer.finish(self._with_client(scope, finished))
+
+    def _with_client(self, scope: Scope, finished: Finished) -> Finished:
+        """Add the peer and the headers the access log shows (only when it is on)."""
+        if self.observer is not None and self.observer.wants_headers:
+            client = scope.get("client")
+            finished.client = client[0] if client else None
+            for name, value in scope["headers"]:
+                if name == b"user-agent":
+                    finished.user_agent = value.decode("latin-1")
+                elif name == b"x-forwarded-for":
+                    finished.forwarded_for = value.decode("latin-1")
+        return finished
+
+    async def _send(self, answer: ImageAnswer, send: Send) -> None:
+        try:
+            if answer.touched is not None and self.registry.slide_due(answer.touched):
+                await self._slide(answer.touched)
+            await send(
+                {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+            )
+        except BaseException:  # the client left, or the worker is stopping
+            if answer.stream_fd is not None:
+                os.close(answer.stream_fd)
+            raise
+        if answer.stream_fd is None:
+            await send({"type": "http.response.body", "body": answer.body})
+        else:
+            await _stream(answer.stream_fd, answer.stream_length, send)
+
+    async def _slide(self, directory: Directory) -> None:
+        """Slide an idle-mode deadline off the event loop, before the answer goes out.
+
+        It is a SQLite write, which may wait for another writer's lock: never on the loop.
+        Committed before the answer, so the client's next request sees the new deadline.
+        """
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.registry.touch, directory)
+        except Exception:  # the image was served; a missed slide only shortens the deadline
+            log.exception("idle-mode deadline slide failed")
+
+
+def create_asgi_application(
+    config: Config, clock: Clock | None = None, start_sweeper: bool = True
+) -> ImageServerASGI:
+    """Build the ASGI callable granian runs: the native image path in front of Flask.
+
+    Parameters as for `app.create_app`.
+    """
+    app = create_app(config, clock, start_sweeper)
+    svc: Services = app.extensions[EXTENSION_KEY]
+    responder = ImageResponder(config, svc.registry, svc.clock)
+    observer = None
+    if config.metrics or config.access_log != "off":
+        observer = RequestObserver(config, RequestMetrics() if config.metrics else None)
+    return ImageServerASGI(responder, app, config.threads, observer)
+
+
+def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
+    """Read an image request out of the scope, or None when the path is not an image route."""
+    raw_path: bytes = scope.get("raw_path") or b""
+    if not raw_path.startswith(_IMAGE_PREFIXES):
+        return None
+    request = ImageRequest(
+        head, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1")
+    )
+    for name, value in scope["headers"]:
+        if name == b"range":
+            request.range = value.decode("latin-1")
+        elif name == b"if-none-match":
+            request.if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since":
+            request.if_modified_since = value.decode("latin-1")
+        elif name == b"if-range" or name == b"if-match":
+            request.other_precondition = True
+    if request.range is not None and not is_known_range_unit(request.range):
+        request.range = None  # RFC 9110 14.2: a Range in an unknown unit is ignored
+    return request
+
+
+async def _stream(fd: int, length: int, send: Send) -> None:
+    """Send `length` bytes of `fd` in blocks read off the event loop, then close it.
+
+    :raise ShortRead: the file shrank; the connection is then cut rather than padded.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        offset = 0
+        while offset < length:
+            size = min(STREAM_BLOCK_BYTES, length - offset)
+            block = await loop.run_in_executor(None, os.pread, fd, size, offset)
+            if not block:
+                raise ShortRead(f"file shrank to {offset} of {length} bytes while sent")
+            offset += len(block)
+            more = offset < length
+            await send({"type": "http.response.body", "body": block, "more_body": more})
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""The framework-free image path: the responder, its index snapshot and headers."""

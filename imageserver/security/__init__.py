@@ -1,0 +1,1 @@
+"""Confinement of paths, URL signatures and bearer tokens."""

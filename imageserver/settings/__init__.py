@@ -1,0 +1,1 @@
+"""Settings: the one table of IMAGE_SERVER_* settings, parsing, places, version."""

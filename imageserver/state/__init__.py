@@ -1,0 +1,1 @@
+"""Shared state in SQLite: the store, the registry of loaded directories, timers."""

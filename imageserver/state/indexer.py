@@ -1,0 +1,105 @@
+"""Build a directory's image index once, at load time, with `os.scandir`.
+
+The index is what every request reads afterwards (names, sizes, modification times), so no
+request ever rescans the directory. Only entries a request could actually be served are
+indexed: regular files (or symlinks to regular files that stay under the root) with an image
+extension and a name that is valid UTF-8 without a backslash.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from imageserver.hotpath.media_types import is_image_name
+from imageserver.security.confinement import is_safe_segment
+from imageserver.security.confinement import is_within
+from imageserver.security.confinement import resolve_image_file
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEntry:
+    """One indexed image: its name relative to the root (`/`-separated), size and mtime."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the file system (surrogate escapes)
+        return False
+    return True
+
+
+def _entry_if_image(entry: os.DirEntry[str], root_real: str, name: str) -> ImageEntry | None:
+    if not is_image_name(entry.name) or not is_safe_segment(entry.name):
+        return None
+    if not _encodable(entry.name):
+        return None
+    try:
+        if entry.is_symlink() and not is_within(os.path.realpath(entry.path), root_real):
+            return None
+        info = entry.stat()  # follows a symlink to its (confined) target
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return ImageEntry(name, info.st_size, info.st_mtime_ns)
+
+
+def scan_directory(root_real: str, recursive: bool = False) -> list[ImageEntry]:
+    """Return the images under `root_real`, sorted by name in code-point order.
+
+    With `recursive`, sub-folders are walked too (symlinked folders are not followed, so a
+    loop or an escape is impossible) and names carry their relative path (`sub/frame.jpg`).
+
+    :raise OSError: the root itself cannot be listed.
+    """
+    found: list[ImageEntry] = []
+    pending: list[tuple[str, str]] = [(root_real, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            iterator = os.scandir(folder)
+        except OSError:
+            if not prefix:
+                raise
+            continue  # an unreadable sub-folder is skipped, not fatal
+        with iterator:
+            for entry in iterator:
+                name = prefix + entry.name
+                if recursive and _is_real_subfolder(entry):
+                    if is_safe_segment(entry.name) and _encodable(entry.name):
+                        pending.append((entry.path, name + "/"))
+                    continue
+                image = _entry_if_image(entry, root_real, name)
+                if image is not None:
+                    found.append(image)
+    found.sort(key=lambda image: image.name)
+    return found
+
+
+def _is_real_subfolder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def entry_for_name(root_real: str, name: str) -> ImageEntry | None:
+    """Return the index entry of one relative name (`sub/frame.jpg`), or None.
+
+    The rules of `scan_directory` apply: a regular file (or a symlink to one that stays under
+    the root) with an image extension and a UTF-8 name. A live folder uses it per event.
+    """
+    if not _encodable(name):
+        return None
+    found = resolve_image_file(root_real, name)
+    if found is None:
+        return None
+    info = found[1]
+    return ImageEntry(name, info.st_size, info.st_mtime_ns)

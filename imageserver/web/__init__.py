@@ -1,0 +1,1 @@
+"""The Flask app: factory, blueprints, OpenAPI, the error shape, JSON in and out."""

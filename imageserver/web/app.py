@@ -1,0 +1,105 @@
+"""The app factory: wires configuration, state, timers, blueprints and error handling."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from imageserver.engines.wsgi_fastpath import ImageFastPath
+from imageserver.gallery import views as gallery
+from imageserver.hotpath.responder import ImageResponder
+from imageserver.settings.config import Config
+from imageserver.state.registry import Registry
+from imageserver.state.store import Store
+from imageserver.state.timers import Clock
+from imageserver.state.timers import Sweeper
+from imageserver.watch import leader as watch_leader
+from imageserver.web import body_limit
+from imageserver.web import errors
+from imageserver.web import jsonio
+from imageserver.web.context import EXTENSION_KEY
+from imageserver.web.context import Services
+from imageserver.web.routes import control
+from imageserver.web.routes import cors
+from imageserver.web.routes import directories
+from imageserver.web.routes import docs
+from imageserver.web.routes import images
+from imageserver.web.routes import labels
+from imageserver.web.routes import public
+from imageserver.web.routes import publish
+from imageserver.web.routes import service
+from imageserver.web.routes import variants
+
+log = logging.getLogger(__name__)
+
+WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def create_app(
+    config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
+) -> Flask:
+    """Build the Flask app for `config` (default: `Config.from_env()`).
+
+    :param clock: returns epoch seconds; tests inject one to move time without sleeping.
+    :param start_sweeper: run the background threads: the one that applies deadlines when
+        no request comes, and this worker's candidate for the live-folder watcher.
+    :raise ConfigError: a setting is invalid. :raise StateStoreError: the state is unusable.
+    """
+    config = config or Config.from_env()
+    clock = clock or time.time
+    registry = Registry(Store(config.database_path), clock, config.default_timeout_minutes)
+    registry.initialise()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    # Never redirect or merge `//` silently: an odd path is a 404, not an HTML redirect page.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    jsonio.init_app(app)
+    errors.init_app(app)
+    app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
+    blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
+    for blueprint in (*blueprints, publish.bp, gallery.bp, service.bp):
+        app.register_blueprint(blueprint)
+    body_limit.init_app(app)
+    app.after_request(_security_headers)
+    cors.init_app(app)
+    labels.init_app(app)
+
+    if config.trusted_proxies:
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    if start_sweeper:
+        sweeper = Sweeper(registry.sweep, clock)
+        sweeper.start()
+        app.extensions["imageserver.sweeper"] = sweeper
+        app.extensions[watch_leader.WATCH_EXTENSION_KEY] = watch_leader.start(
+            config, registry.store
+        )
+    return app
+
+
+def create_application(
+    config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
+) -> WSGIApplication:
+    """Build the WSGI callable a WSGI server runs: the image fast path, then Flask.
+
+    `python server.py` runs the ASGI callable instead (`asgi.create_asgi_application`).
+    Parameters as for `create_app`.
+    """
+    config = config or Config.from_env()
+    app = create_app(config, clock, start_sweeper)
+    svc: Services = app.extensions[EXTENSION_KEY]
+    return ImageFastPath(app, ImageResponder(config, svc.registry, svc.clock))
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

@@ -1,0 +1,1 @@
+"""The OpenAPI document served at /openapi.json and its schemas."""
