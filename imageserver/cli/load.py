@@ -13,11 +13,11 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from imageserver.cli import publish as publish_cli
+from imageserver.cli.common import ExitStatus
+from imageserver.cli.common import http_url
 from imageserver.loader import launcher
 from imageserver.loader import output
 from imageserver.loader.errors import LoaderError
@@ -34,19 +34,6 @@ from imageserver.variants.presets import PRESET_NAMES
 PROG = "load_folder_v2.py"
 DEFAULT_WORKERS = 16
 DEFAULT_BATCH_SIZE = 500
-
-
-class ExitStatus(IntEnum):
-    """What the exit status of a run means (docs/CLI.md)."""
-
-    OK = 0
-    SERVER_OR_LOAD_FAILED = 1
-    USAGE = 2
-    CHECKS_FAILED = 3
-    # The same numbers with --publish (docs/PUBLISH.md).
-    TARGET_FAILED = 1
-    OBJECTS_FAILED = 3
-    INTERRUPTED = 130  # the shell's 128 + SIGINT, as HTTPie does for Ctrl-C
 
 
 def exit_status_for(error: BaseException) -> ExitStatus:
@@ -82,19 +69,6 @@ def _int(raw: str) -> int:
         return int(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, got {raw!r}") from None
-
-
-def _server_url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(
-            f"must be an http(s) URL such as http://host:7779, got {raw!r}"
-        )
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"has an invalid port: {raw!r}") from None
-    return raw.strip().rstrip("/")
 
 
 def _file_name(raw: str) -> str:
@@ -133,7 +107,7 @@ def _add_target_flags(parser: argparse.ArgumentParser, config: Config) -> None:
     add("--dir", required=True, help="folder to load (relative: FRAME_BASE_DIR first, then cwd)")
     add(
         "--server",
-        type=_server_url,
+        type=http_url,
         default=f"http://localhost:{config.port}",
         help="server URL (default: http://localhost:IMAGE_SERVER_PORT)",
     )
@@ -262,7 +236,7 @@ def _program(argv: Sequence[str], prog: str) -> ExitStatus:
     publish_cli.check_flags(args)
     if args.publish is not None:
         outcome = publish_cli.run(args, config, variant_params(args))
-        return ExitStatus.OK if outcome.complete else ExitStatus.OBJECTS_FAILED
+        return ExitStatus.OK if outcome.complete else ExitStatus.CHECKS_FAILED
     result = asyncio.run(run(options_from_args(args, config)))
     return exit_status_for_result(result)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from imageserver.cli.common import http_url
 from imageserver.loader import output
 from imageserver.loader.errors import LoaderError
 from imageserver.loader.errors import UsageError
@@ -25,10 +25,10 @@ from imageserver.loader.run import resolve_directory
 from imageserver.publish.manifest import manifest_path
 from imageserver.publish.spec import Published
 from imageserver.publish.spec import PublishSpec
-from imageserver.publish.target import MAX_URL_TTL
-from imageserver.publish.target import TargetError
-from imageserver.publish.target import parse_target
 from imageserver.settings.config import Config
+from imageserver.settings.publish_target import MAX_URL_TTL
+from imageserver.settings.publish_target import TargetError
+from imageserver.settings.publish_target import parse_target
 
 FAILURES_SHOWN = 100
 # Loader flags that only mean something with a server; refused with --publish.
@@ -79,26 +79,19 @@ def _url_ttl(raw: str) -> int:
     return value
 
 
-def _http_url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"must be an http(s) URL, got {raw!r}")
-    return raw.strip().rstrip("/")
-
-
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add `--publish` and the flags that only apply with it."""
     group = parser.add_argument_group("publishing to S3-compatible storage (no server needed)")
     add = group.add_argument
     add("--publish", type=_target, metavar="s3://BUCKET/PREFIX", help="upload the folder there")
-    add("--endpoint-url", type=_http_url, help="S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS)")
+    add("--endpoint-url", type=http_url, help="S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS)")
     add(
         "--url-ttl",
         type=_url_ttl,
         metavar="SECONDS",
         help=f"lifetime of the presigned URLs (default and most: {MAX_URL_TTL}, 7 days)",
     )
-    add("--public-base-url", type=_http_url, help="hand out URL/<key> instead of presigned URLs")
+    add("--public-base-url", type=http_url, help="hand out URL/<key> instead of presigned URLs")
 
 
 def check_flags(args: argparse.Namespace) -> None:

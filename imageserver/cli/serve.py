@@ -16,7 +16,6 @@ from imageserver.settings.config import Config
 from imageserver.settings.config import ConfigError
 from imageserver.state.registry import Registry
 from imageserver.state.store import StateStoreError
-from imageserver.state.store import Store
 
 EXIT_CONFIG_ERROR = 2
 
@@ -64,18 +63,20 @@ def is_loopback_host(host: str) -> bool:
 
 
 def exposure_warning(config: Config) -> str | None:
-    """Return a loud warning when anyone who reaches the port could load any directory.
+    """Return a one-line warning when anyone who reaches the port can load folders.
 
-    That is the case when the server listens beyond loopback with no token and no allowed
-    roots: through a tunnel, a stranger could load `/` and read every image on the machine.
+    That is the case when the server listens beyond loopback with no token: through a tunnel,
+    a stranger could load folders (any folder, without allowed roots) and read their images.
     """
-    if is_loopback_host(config.host) or config.tokens or config.effective_allowed_roots:
+    if is_loopback_host(config.host) or config.tokens:
         return None
+    roots = config.effective_allowed_roots
+    reach = f"any folder under {':'.join(roots)}" if roots else "any folder of this machine"
+    lock = "" if roots else " and IMAGE_SERVER_ALLOWED_ROOTS to confine loads"
     return (
-        f"WARNING: listening on {config.host}:{config.port} with no IMAGE_SERVER_TOKEN and no "
-        "IMAGE_SERVER_ALLOWED_ROOTS (or FRAME_BASE_DIR): anyone who reaches this port can load "
-        "any directory of this machine and read its images. Set a token or allowed roots, or "
-        "bind 127.0.0.1. See SECURITY.md."
+        f"WARNING: listening on {config.host}:{config.port} with no IMAGE_SERVER_TOKEN: anyone "
+        f"who reaches this port can load {reach} and read its images; set IMAGE_SERVER_TOKEN "
+        f"to lock the API{lock}, or bind 127.0.0.1 (SECURITY.md)."
     )
 
 
@@ -84,7 +85,7 @@ def prepare_state(config: Config) -> None:
 
     :raise StateStoreError: the state directory cannot be written.
     """
-    registry = Registry(Store(config.database_path), time.time, config.default_timeout_minutes)
+    registry = Registry.open(config, time.time)
     registry.initialise()
     registry.store.close()
 
@@ -100,7 +101,7 @@ def main(argv: list[str], prog: str = "server.py") -> int:
         return EXIT_CONFIG_ERROR
     warning = exposure_warning(config)
     if warning:
-        print("!" * 78, warning, "!" * 78, sep="\n", file=sys.stderr, flush=True)
+        print(warning, file=sys.stderr, flush=True)
     if args.dev:
         from imageserver.web.app import create_app
 

@@ -19,10 +19,11 @@ from imageserver.engines.flask_bridge import FlaskBridge
 from imageserver.engines.flask_bridge import Receive
 from imageserver.engines.flask_bridge import Scope
 from imageserver.engines.flask_bridge import Send
+from imageserver.engines.flask_bridge import WSGIApplication
 from imageserver.hotpath.answer import STREAM_BLOCK_BYTES
 from imageserver.hotpath.answer import ImageAnswer
-from imageserver.hotpath.answer import ImageRequest
-from imageserver.hotpath.answer import is_known_range_unit
+from imageserver.hotpath.answer import ShortRead
+from imageserver.hotpath.request import request_from_scope
 from imageserver.hotpath.responder import ImageResponder
 from imageserver.observability.metrics import RequestMetrics
 from imageserver.observability.observer import Finished
@@ -30,19 +31,13 @@ from imageserver.observability.observer import RequestObserver
 from imageserver.settings.config import Config
 from imageserver.state.registry import Directory
 from imageserver.state.timers import Clock
-from imageserver.web.app import WSGIApplication
 from imageserver.web.app import create_app
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
 
 log = logging.getLogger(__name__)
 
-_IMAGE_PREFIXES = (b"/d/", b"/images/")
 METRICS_PATH = "/metrics"
-
-
-class ShortRead(OSError):
-    """A streamed file shrank after its Content-Length was sent: the answer is cut short."""
 
 
 class ImageServerASGI:
@@ -67,7 +62,7 @@ class ImageServerASGI:
         started = time.perf_counter()
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            request = _image_request(scope, method == "HEAD")
+            request = request_from_scope(scope, method == "HEAD")
             if request is not None:
                 answer = self.responder.respond(request)
                 if answer is not None:
@@ -111,7 +106,7 @@ class ImageServerASGI:
 
     async def _send(self, answer: ImageAnswer, send: Send) -> None:
         try:
-            if answer.touched is not None and self.registry.slide_due(answer.touched):
+            if answer.touched is not None:
                 await self._slide(answer.touched)
             await send(
                 {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
@@ -146,33 +141,11 @@ def create_asgi_application(
     """
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]
-    responder = ImageResponder(config, svc.registry, svc.clock)
+    responder = ImageResponder(config, svc.registry, svc.clock, svc.variants)
     observer = None
     if config.metrics or config.access_log != "off":
         observer = RequestObserver(config, RequestMetrics() if config.metrics else None)
     return ImageServerASGI(responder, app, config.threads, observer)
-
-
-def _image_request(scope: Scope, head: bool) -> ImageRequest | None:
-    """Read an image request out of the scope, or None when the path is not an image route."""
-    raw_path: bytes = scope.get("raw_path") or b""
-    if not raw_path.startswith(_IMAGE_PREFIXES):
-        return None
-    request = ImageRequest(
-        head, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1")
-    )
-    for name, value in scope["headers"]:
-        if name == b"range":
-            request.range = value.decode("latin-1")
-        elif name == b"if-none-match":
-            request.if_none_match = value.decode("latin-1")
-        elif name == b"if-modified-since":
-            request.if_modified_since = value.decode("latin-1")
-        elif name == b"if-range" or name == b"if-match":
-            request.other_precondition = True
-    if request.range is not None and not is_known_range_unit(request.range):
-        request.range = None  # RFC 9110 14.2: a Range in an unknown unit is ignored
-    return request
 
 
 async def _stream(fd: int, length: int, send: Send) -> None:

@@ -21,7 +21,7 @@ from a2wsgi import WSGIMiddleware
 from werkzeug.wsgi import FileWrapper
 
 from imageserver.hotpath.answer import STREAM_BLOCK_BYTES
-from imageserver.hotpath.answer import is_known_range_unit
+from imageserver.hotpath.request import without_unknown_range
 from imageserver.observability.metrics import UNMATCHED_ROUTE
 from imageserver.observability.observer import Finished
 from imageserver.web.routes.labels import DIR_ID_KEY
@@ -99,13 +99,7 @@ def _for_flask(scope: Scope) -> Scope:
         # Raw UTF-8 in a query (curl sends it as typed) would break a2wsgi's ASCII decode;
         # percent-encoded, it means the same to Werkzeug.
         scope["query_string"] = quote_from_bytes(query, safe=_QUERY_SAFE).encode()
-    headers = scope["headers"]
-    if any(
-        name == b"range" and not is_known_range_unit(value.decode("latin-1"))
-        for name, value in headers
-    ):
-        # RFC 9110 14.2: ignored, where Werkzeug would answer 416.
-        scope["headers"] = [(name, value) for name, value in headers if name != b"range"]
+    scope["headers"] = without_unknown_range(scope["headers"])
     return scope
 
 

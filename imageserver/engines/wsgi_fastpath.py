@@ -1,10 +1,14 @@
 """The native image path as WSGI middleware, for WSGI servers started from outside.
 
-`python server.py` runs the ASGI application (`asgi.py`) under granian. This adapter serves
-`imageserver.engines.wsgi:application` under a WSGI server, and lets tests drive the responder in
-process. It loses what only ASGI gives: a WSGI server that puts no raw request target in
-`RAW_URI`/`REQUEST_URI` (granian's WSGI interface, for one) hands over decoded paths, so
-names with an encoded `%2F` cannot be told apart and are refused rather than served.
+`python server.py` runs the ASGI application (`engines/asgi.py`) under granian. This adapter
+serves `imageserver.wsgi:application` under a WSGI server, and lets tests drive the responder
+in process. What it loses against ASGI (SECURITY.md, "The WSGI entry point"):
+- a server that puts the raw request target in `RAW_URI`/`REQUEST_URI` (gunicorn, uWSGI,
+  Werkzeug's) keeps `%2F` a plain character: a name with it is a 404, as under granian;
+- a server that does not (wsgiref, granian's WSGI interface) hands over a decoded
+  `PATH_INFO`, where `%2F` has already become `/`: it then acts as a separator between index
+  names, and the file it names is served. Confinement still holds: only indexed names answer.
+- no metrics and no access log: the observer needs the ASGI engine (`engines/asgi.py`).
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
+from imageserver.engines.flask_bridge import WSGIApplication as WSGIApp
 from imageserver.hotpath.answer import STREAM_BLOCK_BYTES
 from imageserver.hotpath.answer import ImageAnswer
-from imageserver.hotpath.answer import ImageRequest
-from imageserver.hotpath.answer import is_known_range_unit
+from imageserver.hotpath.answer import ShortRead
+from imageserver.hotpath.request import request_from_environ
+from imageserver.hotpath.request import usable_range
 from imageserver.hotpath.responder import ImageResponder
-from imageserver.security.confinement import raw_request_path
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
@@ -36,31 +40,16 @@ class ImageFastPath:
         self.config = responder.config
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        range_header = environ.get("HTTP_RANGE")
-        if range_header is not None and not is_known_range_unit(range_header):
-            # RFC 9110 14.2: a Range in a unit the server does not know is ignored (Werkzeug
-            # would answer 416); drop it here so every layer below sees a plain request.
-            del environ["HTTP_RANGE"]
+        if "HTTP_RANGE" in environ and usable_range(environ["HTTP_RANGE"]) is None:
+            del environ["HTTP_RANGE"]  # ignored by every layer below, as under ASGI
         method = environ.get("REQUEST_METHOD")
         if method == "GET" or method == "HEAD":
-            answer = self.responder.respond(_image_request(environ, method == "HEAD"))
+            answer = self.responder.respond(request_from_environ(environ, method == "HEAD"))
             if answer is not None:
                 if answer.touched is not None:
                     self.responder.registry.touch(answer.touched)
                 return _send(answer, start_response)
         return self.app(environ, start_response)
-
-
-def _image_request(environ: dict[str, Any], head: bool) -> ImageRequest:
-    return ImageRequest(
-        head=head,
-        raw_path=raw_request_path(environ),
-        query=environ.get("QUERY_STRING", ""),
-        range=environ.get("HTTP_RANGE"),
-        if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
-        if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
-        other_precondition="HTTP_IF_RANGE" in environ or "HTTP_IF_MATCH" in environ,
-    )
 
 
 def _send(answer: ImageAnswer, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -78,7 +67,9 @@ def _blocks(fd: int, length: int) -> Iterator[bytes]:
         while offset < length:
             block = os.pread(fd, min(STREAM_BLOCK_BYTES, length - offset), offset)
             if not block:
-                return  # the file shrank: the server sees a short body and drops the connection
+                # Raised, not returned: the WSGI server then drops the connection instead of
+                # ending a response shorter than its Content-Length (as under ASGI).
+                raise ShortRead(f"file shrank to {offset} of {length} bytes while sent")
             offset += len(block)
             yield block
     finally:

@@ -20,12 +20,12 @@ from flask import Response
 from flask import jsonify
 from flask import request
 
-from imageserver.gallery import session
-from imageserver.security.confinement import is_allowed_root
 from imageserver.state.registry import Directory
 from imageserver.variants.presets import PRESET_NAMES
+from imageserver.web import session
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
+from imageserver.web.loading import load_folder
 from imageserver.web.routes import payloads
 from imageserver.web.schemas import PageQuery
 from imageserver.web.schemas import parse_query
@@ -44,9 +44,7 @@ def _require_session() -> None:
 
 
 def _loaded(dir_id: str) -> Directory:
-    directory = services().registry.get(dir_id)
-    if directory is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    directory = services().directory_or_404(dir_id)
     return directory
 
 
@@ -119,15 +117,14 @@ def rearm(dir_id: str) -> Response:
     svc = services()
     directory = _loaded(dir_id)
     shown = payloads.shown_path(svc.config, directory)
-    if not is_allowed_root(directory.real_path, svc.config.effective_allowed_roots):
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not allowed: {shown}")
     # 0, not None: None would mean "the server default", and this directory may have none.
-    minutes = directory.timeout_minutes or 0
-    try:
-        # A live folder stays live: the same `watch` as its first load (docs/API.md#live-folders).
-        reloaded = svc.registry.load(
-            directory.path, directory.real_path, directory.recursive, minutes, directory.watch
-        )
-    except OSError:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None
+    # A live folder stays live: the same `watch` as its first load.
+    reloaded = load_folder(
+        svc,
+        directory.path,
+        shown,
+        directory.recursive,
+        directory.timeout_minutes or 0,
+        directory.watch,
+    )
     return jsonify(payloads.directory_summary(svc.config, reloaded, svc.clock()))

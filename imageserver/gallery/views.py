@@ -20,11 +20,11 @@ from flask import render_template
 from flask import request
 
 from imageserver.gallery import api
-from imageserver.gallery import session
 from imageserver.security.tokens import token_matches
 from imageserver.settings.config import Config
 from imageserver.state import timers
 from imageserver.variants.presets import PRESET_NAMES
+from imageserver.web import session
 from imageserver.web.context import services
 from imageserver.web.routes.payloads import shown_path
 

@@ -33,6 +33,13 @@ STABLE_ROUTE = "/d/{id}/{name}"
 IMAGES_ROUTE = "/images/{name}"
 
 
+class ShortRead(OSError):
+    """A streamed file shrank after its Content-Length was sent: the answer is cut short.
+
+    Either engine then drops the connection, so a client never takes padding for the file.
+    """
+
+
 @dataclass(slots=True)
 class ImageRequest:
     """The parts of an image GET/HEAD the hot path looks at, taken from any engine."""
@@ -118,11 +125,6 @@ def file_headers(
         disposition=(b"Content-Disposition", _disposition(download_name)),
         tail=(*tail, VARIANT_HIT) if variant else tail,
     )
-
-
-def is_known_range_unit(value: str) -> bool:
-    """Tell whether a Range header is in bytes; RFC 9110 14.2 says to ignore other units."""
-    return value.lstrip().lower().startswith("bytes=")
 
 
 @lru_cache(maxsize=8192)

@@ -38,8 +38,6 @@ from imageserver.hotpath.answer import answer_range
 from imageserver.hotpath.answer import expires_value
 from imageserver.hotpath.answer import file_headers
 from imageserver.hotpath.conditional import is_modified
-from imageserver.hotpath.media_types import is_image_name
-from imageserver.hotpath.media_types import media_type_for
 from imageserver.hotpath.served_index import ServedDirectory
 from imageserver.hotpath.served_index import ServedIndex
 from imageserver.hotpath.served_index import Snapshot
@@ -50,6 +48,8 @@ from imageserver.security.signing import EXPIRY_PARAM
 from imageserver.security.signing import SIGNATURE_PARAM
 from imageserver.security.signing import signature_is_valid
 from imageserver.settings.config import Config
+from imageserver.settings.media_types import is_image_name
+from imageserver.settings.media_types import media_type_for
 from imageserver.state.registry import Registry
 from imageserver.state.timers import Clock
 from imageserver.variants.params import TRANSFORM_KEYS
@@ -71,22 +71,23 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 class ImageResponder:
     """Decides whether an image request can be answered here, and answers it."""
 
-    def __init__(self, config: Config, registry: Registry, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        clock: Clock,
+        variants: VariantService | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.clock = clock
         self.index = ServedIndex(registry)
         self._found: dict[str, Found] = {}
         self._found_generation = -1
-        self.signing_keys = tuple(
-            key for key in (config.signing_key, config.signing_key_previous) if key
-        )
-        self.idle_mode = config.timeout_mode == "idle"
+        self.signing_keys = config.signing_keys
         self.cache_control = f"public, max-age={config.cache_max_age}".encode()
         # Cached variants are sent from here too; a miss goes to Flask, which computes it.
-        self.variants = VariantService(
-            config.variant_cache_dir, config.variant_cache_mb * 1024 * 1024, config.max_pixels
-        )
+        self.variants = variants or VariantService.for_config(config)
 
     def respond(self, request: ImageRequest) -> ImageAnswer | None:
         """Answer `request`, or return None to leave it to Flask (every refusal is Flask's)."""
@@ -128,7 +129,7 @@ class ImageResponder:
                 os.close(fd)
         if answer is None:
             return None
-        if self.idle_mode:
+        if self.registry.slide_wanted(directory):
             answer.touched = directory
         answer.route = IMAGES_ROUTE if signed_path.startswith("/images/") else STABLE_ROUTE
         answer.directory_id = directory.id

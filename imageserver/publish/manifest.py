@@ -17,7 +17,7 @@ from pathlib import Path
 
 from imageserver.loader.output import write_json_atomic
 from imageserver.publish.objects import SourceObject
-from imageserver.publish.target import Target
+from imageserver.settings.publish_target import Target
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from imageserver.hotpath.media_types import media_type_for
-from imageserver.publish.target import Target
-from imageserver.publish.target import variant_tag
+from imageserver.settings.media_types import media_type_for
+from imageserver.settings.publish_target import Target
+from imageserver.settings.publish_target import variant_tag
 from imageserver.state.indexer import ImageEntry
 from imageserver.variants import transform
 from imageserver.variants.params import VariantQuery

@@ -33,7 +33,7 @@ from imageserver.publish.objects import plan_objects
 from imageserver.publish.spec import Counts
 from imageserver.publish.spec import Published
 from imageserver.publish.spec import PublishSpec
-from imageserver.publish.target import variant_tag
+from imageserver.settings.publish_target import variant_tag
 from imageserver.state.indexer import scan_directory
 from imageserver.variants.transform import TransformError
 

@@ -13,9 +13,9 @@ from pydantic_core import PydanticCustomError
 
 from imageserver.publish.jobs import DONE
 from imageserver.publish.jobs import Job
-from imageserver.publish.target import MAX_URL_TTL
-from imageserver.publish.target import TargetError
-from imageserver.publish.target import parse_target
+from imageserver.settings.publish_target import MAX_URL_TTL
+from imageserver.settings.publish_target import TargetError
+from imageserver.settings.publish_target import parse_target
 from imageserver.state import timers
 from imageserver.variants.presets import PRESET_NAMES
 

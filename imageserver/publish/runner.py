@@ -18,8 +18,10 @@ from imageserver.publish.jobs import JobStore
 from imageserver.publish.manifest import manifest_path
 from imageserver.publish.spec import Counts
 from imageserver.publish.spec import PublishSpec
-from imageserver.publish.target import parse_target
 from imageserver.settings.config import Config
+from imageserver.settings.publish_target import TargetError
+from imageserver.settings.publish_target import allowed
+from imageserver.settings.publish_target import parse_target
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +88,31 @@ class JobRunner:
         for job in self.jobs.unfinished() if jobs is None else jobs:
             if not job.orphaned(now):
                 continue
-            if job.attempts >= MAX_ATTEMPTS:
-                detail = f"interrupted {job.attempts} times (the server stopped); giving up"
-                if self.jobs.claim(job, detail):
-                    self.jobs.fail(job.id, detail)
+            refusal = self._refusal(job)
+            if refusal is not None:
+                if self.jobs.claim(job, refusal):
+                    self.jobs.fail(job.id, refusal)
                 continue
             if self.jobs.claim(job, "resumed after its server process stopped"):
                 log.info("resuming publish job %s", job.id)
                 self.start(job)
+
+    def _refusal(self, job: Job) -> str | None:
+        """Say why an orphaned job must not be resumed, or None when it may be.
+
+        The target is checked again: `IMAGE_SERVER_PUBLISH_TARGETS` may have changed since the
+        job was accepted, and a restart must not publish where the settings now forbid it.
+        """
+        if job.attempts >= MAX_ATTEMPTS:
+            return f"interrupted {job.attempts} times (the server stopped); giving up"
+        target = job.request["target"]
+        try:
+            permitted = allowed(parse_target(target), self.config.publish_targets)
+        except TargetError:
+            permitted = False
+        if not permitted:
+            return f"Target not allowed: {target} (IMAGE_SERVER_PUBLISH_TARGETS changed)"
+        return None
 
 
 class _Throttled:

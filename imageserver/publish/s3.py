@@ -36,7 +36,7 @@ from imageserver.publish.objects import MULTIPART_CHUNK
 from imageserver.publish.objects import MULTIPART_THRESHOLD
 from imageserver.publish.objects import Payload
 from imageserver.publish.presign import Presigner
-from imageserver.publish.target import Target
+from imageserver.settings.publish_target import Target
 
 ATTEMPTS = 5
 PROBE_ATTEMPTS = 2  # the first listing: an endpoint that does not answer is reported fast

@@ -7,8 +7,8 @@ from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 
-from imageserver.publish.target import MAX_URL_TTL
-from imageserver.publish.target import Target
+from imageserver.settings.publish_target import MAX_URL_TTL
+from imageserver.settings.publish_target import Target
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.security import safe_join
 
-from imageserver.hotpath.media_types import is_image_name
+from imageserver.settings.media_types import is_image_name
 
 _FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")
 

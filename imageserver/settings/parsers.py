@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 
-from imageserver.publish.target import Target
-from imageserver.publish.target import TargetError
-from imageserver.publish.target import parse_targets
+from imageserver.settings.publish_target import Target
+from imageserver.settings.publish_target import TargetError
+from imageserver.settings.publish_target import parse_targets
 
 Parser = Callable[[str, str], object]
 
@@ -113,6 +114,36 @@ def origins(name: str, raw: str) -> tuple[str, ...]:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
             raise ConfigError(f"{name} entries must look like https://host[:port], got {origin!r}")
     return listed
+
+
+def host_patterns(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated host names for `IMAGE_SERVER_ALLOWED_HOSTS`; empty means the defaults.
+
+    An entry is `*` (any host), `.example.com` or `*.example.com` (the domain and its
+    subdomains), an exact name, or an IP literal (`[::1]` or `::1`). Ports are no part of it.
+    """
+    listed = []
+    for entry in (e.strip().lower() for e in raw.split(",")):
+        if not entry:
+            continue
+        if entry.startswith("*."):
+            entry = entry[1:]  # `*.example.com` means what `.example.com` means
+        if entry != "*":
+            entry = entry.strip("[]").rstrip(".")
+        if "/" in entry or (":" in entry and not _is_ip(entry)):
+            raise ConfigError(
+                f"{name} entries are host names without scheme or port, got {entry!r}"
+            )
+        listed.append(entry)
+    return tuple(listed)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def publish_targets(name: str, raw: str) -> tuple[Target, ...]:

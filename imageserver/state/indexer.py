@@ -12,10 +12,10 @@ import os
 import stat
 from dataclasses import dataclass
 
-from imageserver.hotpath.media_types import is_image_name
 from imageserver.security.confinement import is_safe_segment
 from imageserver.security.confinement import is_within
 from imageserver.security.confinement import resolve_image_file
+from imageserver.settings.media_types import is_image_name
 
 
 @dataclass(frozen=True, slots=True)

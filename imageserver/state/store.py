@@ -162,13 +162,6 @@ class Store:
         # After the commit, so a reader that sees the new number also sees the new state.
         self.changes.publish(generation[0] if generation else 0)
 
-    def generation(self) -> int:
-        """Return a number that changes whenever any write commits (for caches)."""
-        row = (
-            self.connection().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        )
-        return int(row[0]) if row else 0
-
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
         conn = getattr(self._local, "conn", None)

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from imageserver.settings.config import Config
 from imageserver.variants import transform
 from imageserver.variants.cache import CacheEntry
 from imageserver.variants.cache import VariantCache
@@ -48,6 +49,13 @@ class VariantService:
     :param cache_dir: where variants are stored. :param cache_bytes: the size bound.
     :param max_pixels: the most pixels a source may have to be decoded.
     """
+
+    @classmethod
+    def for_config(cls, config: Config) -> VariantService:
+        """Return the variant service of a server's settings (one per worker process)."""
+        return cls(
+            config.variant_cache_dir, config.variant_cache_mb * 1024 * 1024, config.max_pixels
+        )
 
     def __init__(self, cache_dir: str, cache_bytes: int, max_pixels: int) -> None:
         self.cache = VariantCache(cache_dir, cache_bytes)

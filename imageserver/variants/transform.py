@@ -27,7 +27,7 @@ from PIL import Image
 from PIL import ImageOps
 from PIL import ImageSequence
 
-from imageserver.hotpath.media_types import media_type_for
+from imageserver.settings.media_types import media_type_for
 from imageserver.variants.geometry import Plan
 from imageserver.variants.geometry import plan
 from imageserver.variants.params import LOSSY_FORMATS

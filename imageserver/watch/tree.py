@@ -21,8 +21,8 @@ from dataclasses import field
 from inotify_simple import INotify
 from inotify_simple import flags
 
-from imageserver.hotpath.media_types import is_image_name
 from imageserver.security.confinement import is_safe_segment
+from imageserver.settings.media_types import is_image_name
 from imageserver.state.indexer import entry_for_name
 from imageserver.watch.names import is_temporary_name
 from imageserver.watch.sync import Batch

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from collections.abc import Iterable
-from typing import Any
 
 from flask import Flask
 from flask import Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from imageserver.engines.wsgi_fastpath import ImageFastPath
 from imageserver.gallery import views as gallery
-from imageserver.hotpath.responder import ImageResponder
+from imageserver.security.hosts import default_patterns
 from imageserver.settings.config import Config
 from imageserver.state.registry import Registry
-from imageserver.state.store import Store
 from imageserver.state.timers import Clock
 from imageserver.state.timers import Sweeper
+from imageserver.variants.service import VariantService
 from imageserver.watch import leader as watch_leader
 from imageserver.web import body_limit
 from imageserver.web import errors
+from imageserver.web import guard
 from imageserver.web import jsonio
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
@@ -39,8 +36,6 @@ from imageserver.web.routes import variants
 
 log = logging.getLogger(__name__)
 
-WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 
 def create_app(
     config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
@@ -54,7 +49,7 @@ def create_app(
     """
     config = config or Config.from_env()
     clock = clock or time.time
-    registry = Registry(Store(config.database_path), clock, config.default_timeout_minutes)
+    registry = Registry.open(config, clock)
     registry.initialise()
 
     app = Flask(__name__)
@@ -63,8 +58,15 @@ def create_app(
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     jsonio.init_app(app)
+    guard.init_app(app)
     errors.init_app(app)
-    app.extensions[EXTENSION_KEY] = Services(config=config, registry=registry, clock=clock)
+    app.extensions[EXTENSION_KEY] = Services(
+        config=config,
+        registry=registry,
+        clock=clock,
+        variants=VariantService.for_config(config),
+        default_hosts=default_patterns(config.public_url),
+    )
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
     for blueprint in (*blueprints, publish.bp, gallery.bp, service.bp):
         app.register_blueprint(blueprint)
@@ -79,25 +81,13 @@ def create_app(
     if start_sweeper:
         sweeper = Sweeper(registry.sweep, clock)
         sweeper.start()
+        registry.on_deadline_armed = sweeper.poke
         app.extensions["imageserver.sweeper"] = sweeper
         app.extensions[watch_leader.WATCH_EXTENSION_KEY] = watch_leader.start(
             config, registry.store
         )
+        publish.recover_jobs(app)
     return app
-
-
-def create_application(
-    config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
-) -> WSGIApplication:
-    """Build the WSGI callable a WSGI server runs: the image fast path, then Flask.
-
-    `python server.py` runs the ASGI callable instead (`asgi.create_asgi_application`).
-    Parameters as for `create_app`.
-    """
-    config = config or Config.from_env()
-    app = create_app(config, clock, start_sweeper)
-    svc: Services = app.extensions[EXTENSION_KEY]
-    return ImageFastPath(app, ImageResponder(config, svc.registry, svc.clock))
 
 
 def _security_headers(response: Response) -> Response:

@@ -6,8 +6,8 @@ from http import HTTPStatus
 
 from flask import request
 
-from imageserver.gallery import session as gallery_session
 from imageserver.security.tokens import token_matches
+from imageserver.web import session as gallery_session
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 

@@ -5,36 +5,24 @@ docs/API.md#get-, A.2, A.4 and A.5, with B.1's additions to the load response.
 
 from __future__ import annotations
 
-import logging
-import os
 from http import HTTPStatus
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import jsonify
 from flask import request
 
-from imageserver.security.confinement import is_allowed_root
-from imageserver.security.confinement import real_path_or_none
 from imageserver.security.confinement import resolve_load_path
-from imageserver.state.registry import Directory
-from imageserver.state.registry import Registry
-from imageserver.watch import sync
-from imageserver.watch.leader import WATCH_EXTENSION_KEY
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.jsonio import read_json_body
+from imageserver.web.loading import load_folder
 from imageserver.web.routes import payloads
 from imageserver.web.routes.auth import require_token
 from imageserver.web.schemas import LoadRequest
 from imageserver.web.schemas import parse_body
 from imageserver.web.schemas import parse_minutes
 
-# How long a load with "watch": true waits for the watcher to follow the folder.
-FOLLOW_TIMEOUT_SECONDS = 3.0
-
-log = logging.getLogger(__name__)
 bp = Blueprint("control", __name__)
 bp.before_request(require_token)
 
@@ -59,44 +47,8 @@ def load_directory() -> Response:
     # With hidden paths, errors echo only what the client sent, never the resolved path
     # (which would reveal FRAME_BASE_DIR or the server's working directory).
     shown = body.path if svc.config.hide_paths else path
-    real_path = _checked_directory(path, shown, svc.config.effective_allowed_roots)
-    try:
-        directory = svc.registry.load(
-            path, real_path, body.recursive, body.timeout_minutes, body.watch
-        )
-    except PermissionError:
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
-    except OSError:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None
-    if body.watch:
-        directory = _followed(svc.registry, directory)
+    directory = load_folder(svc, path, shown, body.recursive, body.timeout_minutes, body.watch)
     return jsonify(payloads.loaded(svc.config, directory, svc.clock()))
-
-
-def _followed(registry: Registry, directory: Directory) -> Directory:
-    # Answer once the watcher follows the folder: from then on no frame can slip between
-    # the load's scan and the watch. Without a watcher here (tests of the bare app), don't.
-    if WATCH_EXTENSION_KEY not in current_app.extensions:
-        return directory
-    if not sync.wait_until_followed(
-        registry.store, directory.id, directory.load_seq, FOLLOW_TIMEOUT_SECONDS
-    ):
-        log.warning("live folders: no watcher picked up %s yet", directory.real_path)
-    return registry.get(directory.id) or directory
-
-
-def _checked_directory(path: str, shown: str, allowed_roots: tuple[str, ...]) -> str:
-    # The root check comes first so the API is no oracle for what exists outside the roots.
-    real_path = real_path_or_none(path)
-    if real_path is None or not is_allowed_root(real_path, allowed_roots):
-        if real_path is None and not allowed_roots:
-            raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not allowed: {shown}")
-    if not os.path.exists(real_path):
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
-    if not os.path.isdir(real_path):
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"Not a directory: {shown}")
-    return real_path
 
 
 @bp.post("/unload")

@@ -29,9 +29,7 @@ bp.before_request(require_token)
 
 
 def _loaded(dir_id: str) -> Directory:
-    directory = services().registry.get(dir_id)
-    if directory is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    directory = services().directory_or_404(dir_id)
     return directory
 
 

@@ -23,11 +23,11 @@ from werkzeug.routing import PathConverter
 from werkzeug.utils import send_file
 
 from imageserver.hotpath.headers import CORS_HEADERS
-from imageserver.hotpath.media_types import media_type_for
 from imageserver.security.confinement import name_from_raw_path
 from imageserver.security.confinement import raw_request_path
 from imageserver.security.confinement import resolve_image_file
 from imageserver.security.signing import signature_is_valid
+from imageserver.settings.media_types import media_type_for
 from imageserver.state.registry import Directory
 from imageserver.web.context import Services
 from imageserver.web.context import services
@@ -85,9 +85,7 @@ def stable_image(dir_id: str, name: str) -> Response:
     svc = services()
     safe_name = name_from_raw_path(raw_request_path(request.environ), prefix_segments=2)
     _check_signature(svc, f"/d/{dir_id}/{safe_name or name}")
-    directory = svc.registry.get(dir_id)
-    if directory is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    directory = svc.directory_or_404(dir_id)
     return _serve(svc, directory, safe_name, name)
 
 
@@ -95,9 +93,8 @@ def _check_signature(svc: Services, path: str) -> None:
     config = svc.config
     if not config.signing_key:
         return
-    keys = tuple(k for k in (config.signing_key, config.signing_key_previous) if k)
     params = request.args.items(multi=True)
-    if not signature_is_valid(keys, path, params, svc.clock()):
+    if not signature_is_valid(config.signing_keys, path, params, svc.clock()):
         raise ApiError(HTTPStatus.FORBIDDEN, "Invalid or expired signature")
 
 
@@ -111,8 +108,7 @@ def _serve(svc: Services, directory: Directory, safe_name: str | None, shown: st
     if resolved is None:
         raise not_found
     real_path, info = resolved
-    if svc.config.timeout_mode == "idle":
-        svc.registry.touch(directory)
+    svc.registry.note_access(directory)
     if variant is not None:
         return send_variant(svc, real_path, info, safe_name, variant)
     try:

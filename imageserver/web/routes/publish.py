@@ -20,8 +20,8 @@ from imageserver.publish.jobs import JobStore
 from imageserver.publish.request import PublishRequest
 from imageserver.publish.request import job_payload
 from imageserver.publish.runner import JobRunner
-from imageserver.publish.target import allowed
-from imageserver.publish.target import parse_target
+from imageserver.settings.publish_target import allowed
+from imageserver.settings.publish_target import parse_target
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
@@ -37,14 +37,19 @@ bp.before_request(require_token)
 
 
 @bp.record_once
-def _start_jobs(state: BlueprintSetupState) -> None:
-    # At startup: the jobs table, and the jobs a dead process left unfinished.
+def _create_runner(state: BlueprintSetupState) -> None:
+    # The jobs table and this app's runner. Unfinished jobs are recovered by `recover_jobs`,
+    # where the app starts its other background work (never from a request).
     app: Flask = state.app
     svc = app.extensions[EXTENSION_KEY]
     jobs = JobStore(svc.registry.store, svc.clock)
     jobs.initialise()
-    runner = app.extensions[RUNNER_KEY] = JobRunner(jobs, svc.config)
-    runner.recover()
+    app.extensions[RUNNER_KEY] = JobRunner(jobs, svc.config)
+
+
+def recover_jobs(app: Flask) -> None:
+    """Resume (or fail) the jobs a dead process left unfinished: background work, at start."""
+    app.extensions[RUNNER_KEY].recover()
 
 
 def _runner() -> JobRunner:
@@ -67,9 +72,7 @@ def start_publish(dir_id: str) -> tuple[Response, int]:
             HTTPStatus.FORBIDDEN, "Publishing is disabled (IMAGE_SERVER_PUBLISH_TARGETS is unset)"
         )
     body = parse_body(PublishRequest, read_json_body(request))
-    directory = svc.registry.get(dir_id)
-    if directory is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    directory = svc.directory_or_404(dir_id)
     if not allowed(parse_target(body.target), targets):
         raise ApiError(HTTPStatus.FORBIDDEN, f"Target not allowed: {body.target}")
     runner = _runner()
@@ -88,8 +91,4 @@ def get_job(job_id: str) -> Response:
     job = runner.jobs.get(job_id)
     if job is None:
         raise ApiError(HTTPStatus.NOT_FOUND, f"Job not found: {job_id}")
-    if job.orphaned(runner.jobs.clock()):
-        # Its process died and no startup has claimed it yet: resume it here.
-        runner.recover([job])
-        job = runner.jobs.get(job_id) or job
     return jsonify(job_payload(job))

@@ -20,7 +20,6 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import jsonify
 from flask import request
 from pydantic import ValidationError
@@ -51,7 +50,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("variants", __name__, url_prefix="/api/directories")
 bp.before_request(require_token)
 
-EXTENSION_KEY = "imageserver.variants"
 CACHE_HEADER = "X-Variant-Cache"
 # One batch answer holds at most this much data-URI text; later items get 413 instead.
 MAX_BATCH_DATA_CHARS = 64 * 1024 * 1024
@@ -60,16 +58,8 @@ _ATTEMPTS = 2
 
 
 def variant_service() -> VariantService:
-    """Return this app's variant service, created on first use in each worker process."""
-    extensions = current_app.extensions
-    service = extensions.get(EXTENSION_KEY)
-    if service is None:
-        config = services().config
-        fresh = VariantService(
-            config.variant_cache_dir, config.variant_cache_mb * 1024 * 1024, config.max_pixels
-        )
-        service = extensions.setdefault(EXTENSION_KEY, fresh)  # one wins if threads race
-    return service
+    """Return this worker's variant service (the one the native image path uses too)."""
+    return services().variants
 
 
 def requested_variant(args: Mapping[str, str], signed: bool) -> VariantSpec | None:
@@ -174,13 +164,10 @@ def datauris(dir_id: str) -> Response:
     :raise 404: unknown directory. :raise 422: invalid body (names: 1 to 100).
     """
     svc = services()
-    directory = svc.registry.get(dir_id)
-    if directory is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    directory = svc.directory_or_404(dir_id)
     batch: DataUriBatch = parse_body(DataUriBatch, read_json_body(request))
     spec = batch.spec(datauri=True)
-    if svc.config.timeout_mode == "idle":
-        svc.registry.touch(directory)
+    svc.registry.note_access(directory)
     items: list[dict[str, Any]] = []
     budget = MAX_BATCH_DATA_CHARS
     for name in batch.names:

@@ -26,7 +26,7 @@ COOKIE_NAME = "imageserver_gallery"
 CSRF_HEADER = "X-CSRF-Token"
 # How long a sign-in lasts, in the cookie's Max-Age and in the signature check alike.
 SESSION_SECONDS = 12 * 60 * 60
-_SALT = "imageserver.gallery.session"
+_SALT = "imageserver.web.session"
 _KEY_LABEL = b"imageserver gallery session key v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

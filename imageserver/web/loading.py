@@ -1,0 +1,83 @@
+"""The one load: check a requested folder, index it, arm its timer, follow it when live.
+
+`POST /load-directory` and the gallery's re-arm both call `load_folder`, so a folder outside
+the allowed roots is a 403, a missing one a 404 and a file a 400 whichever of them asks, and a
+live folder's load answers only once the watcher follows it (docs/API.md#post-load-directory).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from http import HTTPStatus
+
+from flask import current_app
+
+from imageserver.security.confinement import is_allowed_root
+from imageserver.security.confinement import real_path_or_none
+from imageserver.state.registry import Directory
+from imageserver.state.registry import Registry
+from imageserver.watch import sync
+from imageserver.watch.leader import WATCH_EXTENSION_KEY
+from imageserver.web.context import Services
+from imageserver.web.errors import ApiError
+
+# How long a load with "watch": true waits for the watcher to follow the folder.
+FOLLOW_TIMEOUT_SECONDS = 3.0
+
+log = logging.getLogger(__name__)
+
+
+def load_folder(
+    svc: Services,
+    path: str,
+    shown: str,
+    recursive: bool,
+    timeout_minutes: int | None,
+    watch: bool,
+) -> Directory:
+    """Load the folder at the absolute `path`; errors name it as `shown`.
+
+    :raise ApiError 403: outside the allowed roots, or not readable.
+    :raise ApiError 404: missing. :raise ApiError 400: not a directory.
+    """
+    real_path = checked_directory(path, shown, svc.config.effective_allowed_roots)
+    try:
+        directory = svc.registry.load(path, real_path, recursive, timeout_minutes, watch)
+    except PermissionError:
+        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
+    except OSError:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}") from None
+    return _followed(svc.registry, directory) if watch else directory
+
+
+def checked_directory(path: str, shown: str, allowed_roots: tuple[str, ...]) -> str:
+    """Return the real path of a folder that may be loaded.
+
+    The root check comes first so the API is no oracle for what exists outside the roots.
+
+    :raise ApiError 403: outside the roots. :raise ApiError 404: missing.
+    :raise ApiError 400: not a directory.
+    """
+    real_path = real_path_or_none(path)
+    if real_path is None or not is_allowed_root(real_path, allowed_roots):
+        if real_path is None and not allowed_roots:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
+        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not allowed: {shown}")
+    if not os.path.exists(real_path):
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {shown}")
+    if not os.path.isdir(real_path):
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"Not a directory: {shown}")
+    return real_path
+
+
+def _followed(registry: Registry, directory: Directory) -> Directory:
+    # Answer once the watcher follows the folder: from then on no frame can slip between
+    # the load's scan and the watch. Without a watcher here (tests of the bare app), don't.
+    if WATCH_EXTENSION_KEY not in current_app.extensions:
+        return directory
+    if not sync.wait_until_followed(
+        registry.store, directory.id, directory.load_seq, FOLLOW_TIMEOUT_SECONDS
+    ):
+        log.warning("live folders: no watcher picked up %s yet", directory.real_path)
+    return registry.get(directory.id) or directory
