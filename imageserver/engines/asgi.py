@@ -54,6 +54,7 @@ class ImageServerASGI:
         self.registry = responder.registry
         self.flask = FlaskBridge(flask_app, threads)
         self.observer = observer
+        self._rebuild: asyncio.Future[object] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +65,7 @@ class ImageServerASGI:
         if method == "GET" or method == "HEAD":
             request = request_from_scope(scope, method == "HEAD")
             if request is not None:
+                await self._fresh_index()
                 answer = self.responder.respond(request)
                 if answer is not None:
                     await self._send(answer, send)
@@ -78,6 +80,28 @@ class ImageServerASGI:
         finished = await self.flask(scope, receive, send)
         finished.started = started
         self.observer.finish(self._with_client(scope, finished))
+
+    async def _fresh_index(self) -> None:
+        """Rebuild a stale served index in a thread, once, however many requests wait for it.
+
+        A rebuild reads every name of a directory loaded since (about 0.3 s per 65,000 names,
+        over a second on a busy machine): on the event loop it stopped every connection of
+        the worker, in every worker at once after a load. Requests still wait for it (the
+        cache must never hide a change it has seen announced), but the loop keeps running.
+        """
+        try:
+            if not self.responder.index.stale():
+                return
+        except OSError:
+            return  # `respond` meets the same error and leaves the request to Flask
+        if self._rebuild is None or self._rebuild.done():
+            loop = asyncio.get_running_loop()
+            self._rebuild = loop.run_in_executor(None, self.responder.index.snapshot)
+        try:
+            # Shielded: a client that leaves must not cancel the rebuild the others wait for.
+            await asyncio.shield(self._rebuild)
+        except Exception:  # `respond` tries again and fails the way it always did
+            return
 
     def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
         nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes

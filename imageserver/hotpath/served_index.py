@@ -102,6 +102,11 @@ class ServedIndex:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
+    def stale(self) -> bool:
+        """Tell whether the next `snapshot()` would rebuild. :raise OSError: as `snapshot`."""
+        snapshot = self._snapshot
+        return snapshot is None or snapshot.generation != self.registry.store.changes.read()
+
     def snapshot(self) -> Snapshot:
         """Return the current snapshot, rebuilding it when the state has changed."""
         generation = self.registry.store.changes.read()
