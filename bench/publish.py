@@ -28,8 +28,8 @@ from PIL import Image
 from imageserver.publish.manifest import manifest_path
 from imageserver.publish.publisher import publish
 from imageserver.publish.spec import PublishSpec
-from imageserver.publish.target import parse_target
 from imageserver.settings.config import PROJECT_ROOT
+from imageserver.settings.publish_target import parse_target
 from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import s3_client

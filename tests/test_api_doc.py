@@ -15,6 +15,8 @@ from tests.conftest import Api
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"
 DOCUMENTED = re.compile(r"^### `([A-Z]+) (/\S*)`$", re.MULTILINE)
 GENERIC_METHODS = {"head", "options"}
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
 def operations_in_openapi(api: Api) -> set[tuple[str, str]]:
@@ -35,6 +37,15 @@ def test_the_reference_documents_every_operation_and_nothing_else(api):
 
 
 def test_the_readme_links_the_reference_and_not_files_outside_the_repository():
-    readme = (API_DOC.parents[1] / "README.md").read_text(encoding="utf-8")
-    assert "docs/API.md" in readme
-    assert "../shared" not in readme
+    # Follow the README's relative links as a reader would: each must open a file of this
+    # repository, and one of them must open this reference.
+    root = API_DOC.parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    targets = [target.split("#")[0] for target in MARKDOWN_LINK.findall(readme)]
+    local = [target for target in targets if target and not URL_SCHEME.match(target)]
+    opened = [(root / target).resolve() for target in local]
+    outside = [t for t, path in zip(local, opened, strict=True) if not path.is_relative_to(root)]
+    assert outside == [], "README links files outside the repository"
+    missing = [t for t, path in zip(local, opened, strict=True) if not path.exists()]
+    assert missing == [], "README links files that do not exist"
+    assert API_DOC in opened, "README does not link docs/API.md"

@@ -195,6 +195,12 @@ def test_host_rules(host, configured, allowed) -> None:
         ("POST", "http://OK.example/", None, False),
         ("POST", "http://me:7779", None, False),
         ("POST", "null", None, True),
+        ("POST", "null", "same-origin", False),  # the gallery's form under no-referrer
+        ("POST", EVIL, "same-origin", False),  # the browser's word wins; no script forges it
+        ("POST", None, "same-site", True),  # another port of localhost is another origin
+        ("POST", EVIL, "cross-site", True),
+        ("POST", "http://ok.example", "cross-site", False),
+        ("POST", None, "none", False),
     ],
 )
 def test_origin_rules(method, origin, site, refused) -> None:

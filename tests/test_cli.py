@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -30,6 +29,8 @@ from tests.support.images import make_frames
 from tests.support.images import make_image
 from tests.support.server import ServerProcess
 from tests.support.server import free_port
+from tests.support.waiting import WaitTimeout
+from tests.support.waiting import wait_until
 
 PINNED_KEYS = ["success", "directory", "timestamp", "message", "count", "image_urls"]
 TIMER_KEYS = ["timeout_minutes", "auto_unload_at", "time_remaining"]
@@ -304,14 +305,18 @@ def test_server_down_on_this_machine_is_started(frames, home, out, tmp_path):
 def _stop_group(pid: int) -> None:
     """Stop the server the fake start script launched (its own session) and wait for it."""
     os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def group_gone() -> bool:
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.killpg(pid, signal.SIGKILL)
+            return True
+        return False
+
+    try:
+        wait_until(group_gone, timeout=10, message=f"process group {pid} to exit")
+    except WaitTimeout:
+        os.killpg(pid, signal.SIGKILL)
 
 
 def test_default_start_command_is_persistent_run_sh(frames, home, out, tmp_path):

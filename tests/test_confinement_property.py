@@ -32,12 +32,12 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from imageserver.hotpath.media_types import is_image_name
 from imageserver.security.confinement import decode_segments
 from imageserver.security.confinement import is_safe_relative_name
 from imageserver.security.confinement import name_from_raw_path
 from imageserver.security.confinement import raw_request_path
 from imageserver.security.confinement import resolve_image_file
+from imageserver.settings.media_types import is_image_name
 from tests.support.images import make_image
 
 EXAMPLES = 2000

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from imageserver.gallery.session import COOKIE_NAME
-from imageserver.gallery.session import CSRF_HEADER
-from imageserver.gallery.session import SESSION_SECONDS
+from imageserver.web.session import COOKIE_NAME
+from imageserver.web.session import CSRF_HEADER
+from imageserver.web.session import SESSION_SECONDS
 from tests.conftest import Api
 from tests.conftest import assert_detail
 from tests.support.images import make_frames
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 TOKEN = "gallery-token"
 SIGNING_KEY = "gallery-signing-key"
@@ -139,12 +140,23 @@ def test_links_give_the_stable_and_a_preset_url(api: Api, frames: Path) -> None:
     assert links["preset_url"] == listed["url"] + "?preset=openai-low"
 
 
+def deadline_shown_now(seconds: int) -> str:
+    """A deadline `seconds` from now as the API shows it (local time, to the second)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + seconds))
+
+
 def test_rearm_reloads_and_restarts_the_deadline(api: Api, tmp_path: Path) -> None:
     make_frames(tmp_path / "a", 2)
     make_frames(tmp_path / "b", 2)
     first = api.load(tmp_path / "a", timeout_minutes=5)
     api.load(tmp_path / "b")
-    time.sleep(1.1)  # deadlines are shown to the second
+    # Deadlines are shown to the second: wait for the clock (the server's too: one machine) to
+    # reach the second in which a new 5-minute deadline would show later than the first one.
+    wait_until(
+        lambda: deadline_shown_now(300) > first["auto_unload_at"],
+        timeout=5,
+        message="the clock to pass into the next second",
+    )
     answer = api.post(f"/gallery/{first['id']}/rearm")
     assert answer.status_code == 200, answer.text
     after = api.get(f"/api/directories/{first['id']}").json()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from imageserver.gallery.session import COOKIE_NAME
+from imageserver.web.session import COOKIE_NAME
 from tests.conftest import Api
 from tests.support.browser import console_errors
 from tests.support.browser import require_browser

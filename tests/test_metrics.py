@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from imageserver.web.routes.labels import route_template
 from tests.conftest import Api
 from tests.conftest import assert_detail
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
@@ -61,15 +62,19 @@ def request_counts(samples: dict[tuple, float]) -> Counter:
 
 def scrape_until(server, expected: Counter, token: str | None = None) -> dict[tuple, float]:
     """Scrape until the request counters include `expected` (workers flush within 0.25 s)."""
-    deadline = time.monotonic() + FLUSH_DEADLINE_SECONDS
-    while True:
+    seen: dict[tuple, int] = {}
+
+    def flushed() -> dict[tuple, float] | None:
         samples = scrape(server, token)
         counts = request_counts(samples)
-        if all(counts[key] == value for key, value in expected.items()):
-            return samples
-        if time.monotonic() > deadline:
-            assert {key: counts[key] for key in expected} == dict(expected)
-        time.sleep(0.05)
+        seen.update({key: counts[key] for key in expected})
+        return samples if seen == dict(expected) else None
+
+    return wait_until(
+        flushed,
+        timeout=FLUSH_DEADLINE_SECONDS,
+        message=lambda: f"request counters {dict(expected)}, last scraped {seen}",
+    )
 
 
 @pytest.fixture
@@ -213,10 +218,13 @@ def test_access_log_has_one_json_line_per_request_with_its_fields(observed, fram
         lines = log.read_text().splitlines()
         return [e for e in map(json.loads, lines) if e["route"] != "/healthz"]
 
-    deadline = time.monotonic() + FLUSH_DEADLINE_SECONDS
-    while len(entries()) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    load, image, missing = entries()[:3]
+    logged = wait_until(
+        lambda: len(found := entries()) >= 3 and found,
+        timeout=FLUSH_DEADLINE_SECONDS,
+        interval=0.02,
+        message="three access log lines",
+    )
+    load, image, missing = logged[:3]
     assert (load["method"], load["route"], load["status"]) == ("POST", "/load-directory", 200)
     assert image["route"] == "/d/{id}/{name}" and image["dir_id"] == dir_id
     assert image["status"] == 200
@@ -231,32 +239,39 @@ def test_access_log_has_one_json_line_per_request_with_its_fields(observed, fram
     )
 
 
-def test_readyz_is_503_while_the_state_directory_is_not_writable(api, shared_server):
+def test_readyz_is_503_while_the_state_directory_is_not_writable(server_factory):
+    # A server of its own: one worker with one request thread, so the thread that answers
+    # /readyz below keeps the database connection it opened on the first call (a new one
+    # could not open the database while its folder is gone, and would say so instead).
+    server = server_factory(workers=1, threads=1)
+    api = Api(server)
     assert api.get("/readyz").json() == {"status": "ready"}
-    state_dir = shared_server.state_dir
-    with unwritable(state_dir):
+    with unwritable(server.state_dir):
         response = api.get("/readyz")
         assert response.status_code == 503
         assert "not writable" in response.json()["detail"]
         assert api.get("/healthz").status_code == 200  # liveness is not readiness
     ready = api.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    api.session.close()
 
 
-class unwritable:  # noqa: N801 - used as a context manager, like a function
-    """Make a directory refuse new files, for root too (chattr +i), then restore it."""
+@contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Make a directory refuse new files, for root too, then put it back.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        done = subprocess.run(["chattr", "+i", str(self.path)], capture_output=True)
-        if done.returncode != 0:  # not root, or a file system without the flag
-            self.path.chmod(0o555)
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["chattr", "-i", str(self.path)], capture_output=True)
-        self.path.chmod(0o755)
+    The directory is moved aside (open files and the mapped counter stay valid) and a regular
+    file takes its name: creating a file under it fails with ENOTDIR, which no capability or
+    permission bit bypasses.
+    """
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        path.write_text("the state directory is moved aside\n")
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        aside.rename(path)
 
 
 def test_metrics_can_be_switched_off(server_factory):

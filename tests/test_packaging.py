@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
 import zipfile
@@ -29,6 +28,7 @@ import pytest
 from tests.support.images import make_frames
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(300)]
 
@@ -182,15 +182,16 @@ def serving(installed: Installed) -> Iterator[subprocess.Popen[str]]:
 
 def wait_until_healthy(process: subprocess.Popen[str], port: int) -> None:
     """Poll /healthz until it answers, failing when the process exits or the deadline passes."""
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         assert process.poll() is None, "imageserver serve exited during start-up"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"imageserver serve did not answer within {START_DEADLINE_SECONDS} s")
+            return False
+
+    wait_until(healthy, timeout=START_DEADLINE_SECONDS, interval=0.1, message="serve's /healthz")
 
 
 def test_version_is_the_pyproject_version(installed: Installed):

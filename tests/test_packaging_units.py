@@ -5,6 +5,7 @@ The slow half (the wheel built and installed outside the checkout) is test_packa
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -41,9 +42,17 @@ def test_requirements_txt_lists_exactly_the_pyproject_dependencies():
     assert sorted(listed) == sorted(PYPROJECT["project"]["dependencies"])
 
 
-def test_the_console_command_is_declared():
-    assert PYPROJECT["project"]["scripts"] == {"imageserver": "imageserver.command:main"}
-    assert PYPROJECT["build-system"]["build-backend"] == "hatchling.build"
+def test_the_declared_console_command_runs_the_cli(capsys: pytest.CaptureFixture[str]):
+    # What `pip install` turns into the `imageserver` command: the entry point must import and
+    # behave as the CLI (the build backend is exercised by the wheel build of test_packaging).
+    (name, target), *others = PYPROJECT["project"]["scripts"].items()
+    assert (name, others) == ("imageserver", [])
+    module, _, attribute = target.partition(":")
+    entry_point = getattr(importlib.import_module(module), attribute)
+    assert entry_point(["--version"]) == 0
+    assert capsys.readouterr().out == f"imageserver {package_version()}\n"
+    assert entry_point(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
 
 
 def test_the_checkout_is_a_checkout_and_site_packages_is_not(tmp_path: Path):

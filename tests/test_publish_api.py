@@ -8,7 +8,6 @@ mid-job leaves no job `running`: the next start resumes it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
 from tests.support.s3 import versions_per_key
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 TOKEN = "publish-token"
 JOB_KEYS = ["job", "state", "total", "uploaded", "skipped", "failed"]
@@ -74,12 +74,13 @@ class Client:
 
     def wait(self, job_id: str, until: Callable[[dict], bool], seconds: float = 30) -> list[dict]:
         """Poll the job until `until(job)`; return every answer seen."""
-        seen = [self.job(job_id)]
-        deadline = time.monotonic() + seconds
-        while not until(seen[-1]):
-            assert time.monotonic() < deadline, seen[-1]
-            time.sleep(0.02)
+        seen: list[dict] = []
+
+        def reached() -> bool:
             seen.append(self.job(job_id))
+            return until(seen[-1])
+
+        wait_until(reached, seconds, interval=0.02, message=lambda: f"job state, last {seen[-1]}")
         return seen
 
 
@@ -207,3 +208,28 @@ def test_server_killed_mid_job_resumes_it_at_restart(
     assert len(done["image_urls"]) == 150
     versions = versions_per_key(s3, bucket)
     assert len(versions) == 150 and set(versions.values()) == {1}  # nothing uploaded twice
+
+
+def test_a_job_whose_target_is_no_longer_allowed_is_not_resumed(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path, moto: MotoS3, s3: Any
+) -> None:
+    # IMAGE_SERVER_PUBLISH_TARGETS narrowed while the server was down (issue 21).
+    bucket = new_bucket(s3, versioned=True)
+    folder = tmp_path / "many"
+    make_frames(folder, 150)
+    state = tmp_path / "state"
+    env = server_env(moto, f"s3://{bucket}", IMAGE_SERVER_PUBLISH_WORKERS="1")
+    first = Client(server_factory(state_dir=state, env=env))
+    job_id = first.publish(first.load(folder), target=f"s3://{bucket}/many").json()["job"]
+    first.wait(job_id, lambda job: job["uploaded"] >= 5)
+    first.server.kill9()
+    uploaded_before = sum(1 for _ in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+    narrowed = server_env(moto, f"s3://{bucket}/elsewhere", IMAGE_SERVER_PUBLISH_WORKERS="1")
+    second = Client(server_factory(state_dir=state, env=narrowed))
+    done = second.wait(job_id, lambda job: job["state"] in FINISHED)[-1]
+
+    assert done["state"] == "failed", done
+    assert "not allowed" in done["detail"] and "IMAGE_SERVER_PUBLISH_TARGETS" in done["detail"]
+    after = sum(1 for _ in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert after == uploaded_before  # nothing more was published

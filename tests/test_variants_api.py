@@ -16,9 +16,9 @@ from PIL import Image
 from imageserver.security.signing import sign_params
 from imageserver.variants import datauri
 from tests.conftest import assert_detail
+from tests.support.images import make_frame
+from tests.support.images import make_noise
 from tests.support.server import ServerProcess
-from tests.test_variants import make_frame
-from tests.test_variants import make_noise
 
 SIGNATURE_DETAIL = "Invalid or expired signature"
 

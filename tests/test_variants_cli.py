@@ -12,7 +12,7 @@ import requests
 from PIL import Image
 
 from tests.support.cli import run_cli
-from tests.test_variants import make_frame
+from tests.support.images import make_frame
 
 
 @pytest.fixture

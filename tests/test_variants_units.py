@@ -28,17 +28,10 @@ from imageserver.variants.params import has_transform
 from imageserver.variants.params import parse_variant_option
 from imageserver.variants.presets import PRESETS
 from imageserver.variants.service import variant_key
-from tests.test_variants import make_frame
+from tests.support.images import make_frame
+from tests.support.waiting import wait_until
 
 DEADLINE_SECONDS = 20
-
-
-def wait_until(condition, what: str) -> None:
-    """Poll `condition` until it holds, failing after a deadline."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.002)
 
 
 # --- geometry -------------------------------------------------------------------------------
@@ -189,7 +182,12 @@ def test_threads_compute_a_key_once(tmp_path):
     assert entered.wait(DEADLINE_SECONDS)
     for thread in threads[1:]:
         thread.start()
-    wait_until(lambda: cache.users("k" * 64) == 8, "all threads to wait on the key")
+    wait_until(
+        lambda: cache.users("k" * 64) == 8,
+        DEADLINE_SECONDS,
+        interval=0.002,
+        message="all threads to wait on the key",
+    )
     release.set()
     for thread in threads:
         thread.join()
@@ -228,7 +226,12 @@ def test_processes_compute_a_key_once(tmp_path):
     try:
         assert entered.wait(DEADLINE_SECONDS)
         second.start()
-        wait_until(lambda: _blocked_on_flock(second.pid), "the second process to wait")
+        wait_until(
+            lambda: _blocked_on_flock(second.pid),
+            DEADLINE_SECONDS,
+            interval=0.002,
+            message="the second process to wait",
+        )
     finally:
         release.set()
         for process in (first, second):

@@ -23,8 +23,8 @@ from imageserver.watch import sync
 from imageserver.watch.names import is_temporary_name
 from imageserver.watch.watcher import Watcher
 from tests.support.live import jpeg_bytes
-from tests.support.live import wait_for
 from tests.support.live import write_file
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_without_inotify_the_watcher_polls_and_logs_why(
     stop, thread = run_watcher(Watcher(registry.store, 0.1, inotify_factory=no_inotify))
     try:
         write_file(folder / "a.jpg", jpeg_bytes(1))
-        wait_for(lambda: names(registry, dir_id) == ["a.jpg"], 3)
+        wait_until(lambda: names(registry, dir_id) == ["a.jpg"], 3, message="a.jpg indexed")
         assert registry.get(dir_id).watch_mode == "poll"
     finally:
         stop.set()
@@ -104,7 +104,7 @@ def test_at_the_watch_limit_that_directory_is_polled(
     stop, thread = run_watcher(Watcher(registry.store, 0.1))
     try:
         write_file(folder / "a.jpg", jpeg_bytes(1))
-        wait_for(lambda: names(registry, dir_id) == ["a.jpg"], 3)
+        wait_until(lambda: names(registry, dir_id) == ["a.jpg"], 3, message="a.jpg indexed")
         assert registry.get(dir_id).watch_mode == "poll"
     finally:
         stop.set()
@@ -132,9 +132,21 @@ def test_an_old_database_gains_the_watch_columns_and_keeps_its_directories(
     assert sync.watched_directories(registry.store) == {}
 
 
-def test_one_worker_at_a_time_holds_the_watch(tmp_path: Path) -> None:
+def test_one_worker_at_a_time_holds_the_watch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lock = str(tmp_path / "watch.lock")
     started: list[str] = []
+    refused: list[str] = []  # the lock attempts that found it taken
+    try_lock = leader._try_lock
+
+    def observed_try_lock(path: str) -> int | None:
+        fd = try_lock(path)
+        if fd is None:
+            refused.append(path)
+        return fd
+
+    monkeypatch.setattr(leader, "_try_lock", observed_try_lock)
 
     class Idle:
         def __init__(self, label: str) -> None:
@@ -147,12 +159,12 @@ def test_one_worker_at_a_time_holds_the_watch(tmp_path: Path) -> None:
     first = leader.WatchLeader(lock, lambda: Idle("first"))
     second = leader.WatchLeader(lock, lambda: Idle("second"))
     first.start()
-    wait_for(first.leading.is_set, 2)
+    wait_until(first.leading.is_set, 2, message="the first to lead")
     second.start()
-    time.sleep(0.3)
+    wait_until(lambda: refused, message="the second to find the lock taken")
     assert started == ["first"] and not second.leading.is_set()
     first.stop()  # like its process dying: the lock is released
-    wait_for(second.leading.is_set, leader.RETRY_SECONDS + 2)
+    wait_until(second.leading.is_set, leader.RETRY_SECONDS + 2, message="the second to lead")
     assert started == ["first", "second"]
     second.stop()
 

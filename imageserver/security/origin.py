@@ -33,14 +33,22 @@ def cross_site_refusal(
 ) -> str | None:
     """Return why a request must be refused as a cross-site write, or None to let it through.
 
+    `Sec-Fetch-Site` comes first: browsers set it and no script can forge it. `same-origin`
+    (the gallery's own forms, which send `Origin: null` under its no-referrer policy) and
+    `none` (the user typed or bookmarked it) pass. Otherwise the `Origin` must be allowed;
+    a request with neither header is no browser's (curl, n8n, scripts) and passes.
+
     :param origin: the `Origin` header; `null` (sandboxed frames, files) is never allowed.
-    :param fetch_site: the `Sec-Fetch-Site` header, for browsers that omit `Origin`.
+    :param fetch_site: the `Sec-Fetch-Site` header.
     :param allowed: `IMAGE_SERVER_CORS_ORIGINS`. :param own: `own_origins(...)`.
     """
     if method.upper() not in STATE_CHANGING_METHODS:
         return None
+    site = (fetch_site or "").strip().lower()
+    if site in ("same-origin", "none"):
+        return None
     if origin is None:
-        if (fetch_site or "").strip().lower() == "cross-site":
+        if site in ("cross-site", "same-site"):
             return f"Cross-site request refused; allow its origin in {CORS_ORIGINS_SETTING}"
         return None
     presented = origin.strip().rstrip("/").lower()

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
 
 import pytest
+
+from tests.support.waiting import wait_until
 
 CHROMIUM = os.environ.get("GALLERY_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GALLERY_CHROMEDRIVER", "/usr/bin/chromedriver")
 WAIT_SECONDS = 15
+T = TypeVar("T")
 
 
 def missing_browser_reason() -> str | None:
@@ -64,16 +67,9 @@ def start_chromium(width: int = 1200, height: int = 900) -> Any:
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
+def wait_for(condition: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:
+    """`wait_until` with a browser's patience: poll `condition`, fail naming `what`."""
+    return wait_until(condition, timeout=timeout, message=what)
 
 
 def console_errors(driver: Any) -> list[dict[str, Any]]:

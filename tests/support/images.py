@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image
+from PIL import ImageDraw
 
 _FORMATS = {
     ".jpg": "JPEG",
@@ -38,3 +40,25 @@ def make_frames(folder: Path, count: int, prefix: str = "frame_", ext: str = ".j
     for i, name in enumerate(names):
         make_image(folder / name, color=i)
     return names
+
+
+def make_frame(path: Path, size: tuple[int, int] = (1920, 1080), seed: int = 0) -> Path:
+    """A screen-recording-like frame: gradient, panels, text-sized detail."""
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for i in range(12):
+        x = (i * 157 + seed * 31) % max(1, size[0] - 200)
+        y = (i * 89 + seed * 17) % max(1, size[1] - 120)
+        draw.rectangle((x, y, x + 180, y + 100), fill=((i * 40 + seed) % 256, 90, 160))
+        draw.text((x + 8, y + 8), f"frame {seed} panel {i}", fill=(255, 255, 255))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, quality=90)
+    return path
+
+
+def make_noise(path: Path, size: tuple[int, int], fmt: str | None = None, **options) -> Path:
+    """Incompressible pixels: slow to decode, big to encode (for byte caps and concurrency)."""
+    image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, fmt, **options)
+    return path

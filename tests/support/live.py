@@ -1,17 +1,14 @@
-"""Helpers for live-folder tests and the watch bench: writers, waits and CPU readings."""
+"""Helpers for live-folder tests: frame writers and CPU readings."""
 
 from __future__ import annotations
 
 import io
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from PIL import Image
 
-T = TypeVar("T")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -36,18 +33,6 @@ def write_file(path: Path, data: bytes, chunks: int = 1, pause: float = 0.0) -> 
             handle.write(data[start : start + step])
             handle.flush()
     return time.monotonic()
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T:
-    """Call `probe` until it returns something truthy; return it. :raise AssertionError:"""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {probe}")
-        time.sleep(interval)
 
 
 def process_group(pgid: int) -> list[int]:

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,9 @@ import boto3
 import requests
 from botocore.config import Config as BotoConfig
 from moto.server import ThreadedMotoServer
+
+from tests.support.waiting import WaitTimeout
+from tests.support.waiting import wait_until
 
 ACCESS_KEY = "publish-test-key"
 SECRET_KEY = "publish-test-secret"
@@ -163,14 +165,21 @@ def seaweed_s3(data_dir: Path, bucket: str) -> Iterator[str]:
 
 def _wait_for_bucket(process: subprocess.Popen, endpoint: str, bucket: str, log: Path) -> None:
     client = s3_client(endpoint)
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
+
+    def bucket_ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"weed mini exited early:\n{log.read_text(errors='replace')}")
         try:
             requests.get(endpoint, timeout=1)
             client.head_bucket(Bucket=bucket)
-            return
         except Exception:  # not up yet, or the bucket is still being created
-            time.sleep(0.1)
-    raise RuntimeError(f"weed mini did not serve S3 in time:\n{log.read_text(errors='replace')}")
+            return False
+        return True
+
+    try:
+        wait_until(bucket_ready, timeout=START_DEADLINE_SECONDS, interval=0.1,
+                   message=f"bucket {bucket!r} on weed mini")  # fmt: skip
+    except WaitTimeout:
+        raise RuntimeError(
+            f"weed mini did not serve S3 in time:\n{log.read_text(errors='replace')}"
+        ) from None

@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from tests.support.waiting import WaitTimeout
+from tests.support.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLOCK_LAUNCHER = Path(__file__).resolve().parent / "clock_server.py"
@@ -78,18 +80,21 @@ class ServerProcess:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE_SECONDS
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                if requests.get(self.base_url + "/healthz", timeout=2).status_code == 200:
-                    return
+                return requests.get(self.base_url + "/healthz", timeout=2).status_code == 200
             except (requests.ConnectionError, requests.Timeout):
-                pass  # not listening yet, or a worker still busy starting on a loaded machine
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not answer in time:\n{self.log()}")
+                return False  # not listening yet, or a worker still busy starting (loaded CI)
+
+        try:
+            wait_until(ready, timeout=START_DEADLINE_SECONDS, message="/healthz to answer 200")
+        except WaitTimeout as timeout:
+            self.stop()
+            raise RuntimeError(
+                f"server did not answer in time ({timeout}):\n{self.log()}"
+            ) from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
