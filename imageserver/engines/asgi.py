@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Any
 
 from imageserver.engines.flask_bridge import FlaskBridge
 from imageserver.engines.flask_bridge import Receive
@@ -38,6 +39,12 @@ from imageserver.web.context import Services
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+MCP_ROUTE = "/mcp"
+
+
+def is_mcp_path(path: str) -> bool:
+    """Tell whether a request is for the MCP endpoint (CONTRACT E.5)."""
+    return path == MCP_ROUTE or path == MCP_ROUTE + "/"
 
 
 class ImageServerASGI:
@@ -55,6 +62,8 @@ class ImageServerASGI:
         self.flask = FlaskBridge(flask_app, threads)
         self.observer = observer
         self._rebuild: asyncio.Future[object] | None = None
+        self.config = responder.config
+        self._mcp: Any = None  # the `/mcp` mount, built on its first request (memory budget)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +81,9 @@ class ImageServerASGI:
                     if self.observer is not None:
                         self._observe_image(scope, answer, started)
                     return
+        if is_mcp_path(scope["path"]):
+            await self._answer_mcp(scope, receive, send, started)
+            return
         if self.observer is None:
             await self.flask(scope, receive, send)
             return
@@ -102,6 +114,25 @@ class ImageServerASGI:
             await asyncio.shield(self._rebuild)
         except Exception:  # `respond` tries again and fails the way it always did
             return
+
+    async def _answer_mcp(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """Answer `/mcp`; the SDK is imported by the mount on its first authorised request."""
+        if self._mcp is None:
+            from imageserver.mcp.mount import McpMount
+
+            self._mcp = McpMount(self.config)
+        finished = Finished(scope["method"], MCP_ROUTE, 500, 0, started)
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                finished.status = message["status"]
+            elif message["type"] == "http.response.body":
+                finished.nbytes += len(message.get("body", b""))
+            await send(message)
+
+        await self._mcp(scope, receive, tracked_send)
+        if self.observer is not None:
+            self.observer.finish(self._with_client(scope, finished))
 
     def _observe_image(self, scope: Scope, answer: ImageAnswer, started: float) -> None:
         nbytes = 0 if scope["method"] == "HEAD" else answer.body_bytes

@@ -70,7 +70,10 @@ def _owner_kwargs() -> dict[str, Any]:
     """Popen arguments that drop root to the cluster's owner (nothing when not root)."""
     if os.geteuid() != 0:
         return {}
-    user = pwd.getpwnam(os.environ.get(PG_USER_ENV, "postgres"))
+    try:
+        user = pwd.getpwnam(os.environ.get(PG_USER_ENV, "postgres"))
+    except KeyError:  # a machine without Debian's postgresql packages: any unprivileged user
+        user = pwd.getpwnam("nobody")
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 

@@ -1,0 +1,68 @@
+"""`imageserver mcp`: the MCP server over stdio, for a running image server reached over HTTP.
+
+An agent host (Claude Desktop, an IDE, the MCP Inspector) starts this process and speaks
+MCP on its stdin/stdout; every tool call is an HTTP request to `--server`. Nothing but
+MCP may go to stdout, so messages for people go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+DEFAULT_SERVER = "http://localhost:7779"
+TOKEN_ENV = "IMAGE_SERVER_TOKEN"
+SERVER_ENV = "IMAGE_SERVER_URL"
+
+
+def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
+    """Read `--server` and `--token` (defaults from the environment)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve the image server's tools over MCP (stdio) for a running server.",
+    )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(SERVER_ENV, DEFAULT_SERVER),
+        help=f"base URL of the image server (default ${SERVER_ENV} or {DEFAULT_SERVER})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"bearer token of the control API (default ${TOKEN_ENV}; the variable keeps it "
+        "out of the process list)",
+    )
+    return parser.parse_args(list(argv))
+
+
+async def serve_stdio(server_url: str, token: str | None) -> None:
+    """Serve MCP on stdin/stdout until the client closes stdin."""
+    # Imported here: `imageserver --help` and the other subcommands never load the SDK.
+    from mcp.server.stdio import stdio_server
+
+    from .client import ImageServerApi
+    from .server import build_server
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    api = ImageServerApi(server_url, headers)
+    server = build_server(lambda ctx: api)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "imageserver mcp") -> int:
+    """Run the stdio server; return the exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
+    import anyio
+
+    try:
+        anyio.run(serve_stdio, args.server, args.token)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
