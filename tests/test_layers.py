@@ -62,6 +62,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "publish": ("imageserver.web", "imageserver.engines", "imageserver.cli"),
     "loader": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
     "web": ("imageserver.engines", "imageserver.cli"),
+    # The MCP tools reach the server through its HTTP API only (the same code paths).
+    "mcp": (
+        "flask",
+        "imageserver.web",
+        "imageserver.engines",
+        "imageserver.state",
+        "imageserver.cli",
+        "imageserver.hotpath",
+    ),
     "gallery": ("imageserver.engines", "imageserver.cli"),
 }
 # The import paths users and scripts name, kept as re-exports (docs/ARCHITECTURE.md).

@@ -303,7 +303,7 @@ def test_startup_does_not_import_the_sdk(tmp_path: Path) -> None:
     """A worker's app is built without the MCP SDK; `/mcp` imports it on first use."""
     code = (
         "import sys\n"
-        "from imageserver.config import Config\n"
+        "from imageserver.settings.config import Config\n"
         "from imageserver.asgi import create_asgi_application\n"
         "create_asgi_application(Config.from_env(), start_sweeper=False)\n"
         "prefixes = ('mcp.', 'mcp_types', 'starlette', 'httpx2')\n"

@@ -7,9 +7,10 @@ Why this shape:
 - Lazy: the SDK (starlette, pydantic models, anyio, httpx2) costs tens of MB per worker.
   Nothing of it is imported until the first `/mcp` request that passes the token check;
   this module itself imports only what the checks need.
-- granian runs the app without lifespan events (`serve.py`), so the SDK's session manager,
-  whose `run()` owns the task group its requests run in, is entered by a background task
-  of this worker's event loop, started by that first request and never exited.
+- granian runs the app without lifespan events (`engines/granian_runner.py`), so the
+  SDK's session manager, whose `run()` owns the task group its requests run in, is entered
+  by a background task of this worker's event loop, started by that first request and
+  never exited.
 - The tools reach the control API over loopback with the caller's `Authorization` (the token
   rule applies as on any control route) and `Host`/`X-Forwarded-*` (the URLs handed out
   name the host the caller used, exactly as the listing would for that caller).
@@ -26,8 +27,13 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
-from imageserver.config import Config
-from imageserver.security import token_matches
+from imageserver.security.hosts import default_patterns
+from imageserver.security.hosts import host_allowed
+from imageserver.security.hosts import host_refusal
+from imageserver.security.origin import cross_site_refusal
+from imageserver.security.origin import own_origins
+from imageserver.security.tokens import token_matches
+from imageserver.settings.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,6 @@ _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 # Caller headers a loopback request carries on, so the control API sees the same caller.
 _FORWARDED = ("authorization", "host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
               "x-forwarded-port", "x-forwarded-prefix")  # fmt: skip
-_UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def loopback_base_url(config: Config) -> str:
@@ -67,6 +72,7 @@ class McpMount:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.base_url = loopback_base_url(config)
+        self.default_hosts = default_patterns(config.public_url)
         self._manager: Any = None
         self._starting: asyncio.Lock | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -80,24 +86,34 @@ class McpMount:
         await manager.handle_request(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
-        """Refuse as the control API would: the token (B.4), a browser's origin (E.1), size."""
+        """Refuse as the control API would: Host and Origin (SECURITY.md), token, size.
+
+        The same rules as `web/guard.py` and `web/routes/auth.py`, from the same
+        `security` functions, in the same order.
+        """
         headers = _headers(scope)
-        tokens = self.config.tokens
-        if tokens and not token_matches(headers.get("authorization"), tokens):
+        config = self.config
+        host = headers.get("host")
+        if not host_allowed(host, config.allowed_hosts, self.default_hosts):
+            return 403, host_refusal(host), []
+        own = own_origins(scope.get("scheme", "http"), host, config.public_url)
+        refusal = cross_site_refusal(
+            scope["method"],
+            headers.get("origin"),
+            headers.get("sec-fetch-site"),
+            config.cors_origins,
+            own,
+        )
+        if refusal is not None:
+            return 403, refusal, []
+        if config.tokens and not token_matches(headers.get("authorization"), config.tokens):
             return 401, "Not authenticated", [(b"www-authenticate", b"Bearer")]
-        origin = headers.get("origin")
-        if scope["method"] in _UNSAFE_METHODS and (
-            (origin and origin.rstrip("/") not in self.config.cors_origins)
-            or (not origin and headers.get("sec-fetch-site") == "cross-site")
-        ):
-            detail = f"Origin not allowed: {origin or 'cross-site'} (IMAGE_SERVER_CORS_ORIGINS)"
-            return 403, detail, []
         if scope["method"] != "POST":
             # Stateless: no session to DELETE, and a GET stream would only ever stay silent
             # while holding a connection; the transport lets a server answer both with 405.
             return 405, "Method Not Allowed", [(b"allow", b"POST")]
         length = headers.get("content-length", "0")
-        if length.isdigit() and int(length) > self.config.max_body_bytes:
+        if length.isdigit() and int(length) > config.max_body_bytes:
             return 413, "Request Entity Too Large", []
         return None
 
