@@ -8,6 +8,7 @@ flags and exit statuses are theirs:
     imageserver publish S3 .. python load_folder_v2.py --publish S3 ..
     imageserver unload ...    ./unload_directory.sh ...             (imageserver.cli.control)
     imageserver status ...    ./persistent_run.sh status ...        (over GET /healthz)
+    imageserver upload ...    PUT /api/uploads for each file        (imageserver.cli.upload)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ commands:
              (the same as load --publish s3://BUCKET/PREFIX)
   unload     unload the current directory, or one with --id (unload_directory.sh)
   status     exit 0 while a server answers /healthz, 3 when none does
+  upload     upload image files to the server's inbox and print their stable URLs
 
 '{PROG} COMMAND --help' shows the flags of each command."""
 
@@ -85,6 +87,12 @@ def _status(argv: Sequence[str]) -> int:
     return status(argv, prog=f"{PROG} status")
 
 
+def _upload(argv: Sequence[str]) -> int:
+    from imageserver.cli.upload import upload
+
+    return upload(argv, prog=f"{PROG} upload")
+
+
 # Imports wait for the subcommand: `--version` and `status` need no Flask, granian or boto3.
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": _serve,
@@ -92,6 +100,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "publish": _publish,
     "unload": _unload,
     "status": _status,
+    "upload": _upload,
 }
 
 
