@@ -61,6 +61,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "watch": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
     "publish": ("imageserver.web", "imageserver.engines", "imageserver.cli"),
     "loader": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
+    "uploads": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
     "web": ("imageserver.engines", "imageserver.cli"),
     # The MCP tools reach the server through its HTTP API only (the same code paths).
     "mcp": (

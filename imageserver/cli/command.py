@@ -9,6 +9,7 @@ flags and exit statuses are theirs:
     imageserver unload ...    ./unload_directory.sh ...             (imageserver.cli.control)
     imageserver status ...    ./persistent_run.sh status ...        (over GET /healthz)
     imageserver mcp ...       the MCP server over stdio              (imageserver.mcp.stdio)
+    imageserver upload ...    PUT /api/uploads for each file        (imageserver.cli.upload)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ commands:
   unload     unload the current directory, or one with --id (unload_directory.sh)
   status     exit 0 while a server answers /healthz, 3 when none does
   mcp        serve the MCP tools over stdio for a running server: mcp --server URL [--token T]
+  upload     upload image files to the server's inbox and print their stable URLs
 
 '{PROG} COMMAND --help' shows the flags of each command."""
 
@@ -93,6 +95,12 @@ def _mcp(argv: Sequence[str]) -> int:
     return main(list(argv), prog=f"{PROG} mcp")
 
 
+def _upload(argv: Sequence[str]) -> int:
+    from imageserver.cli.upload import upload
+
+    return upload(argv, prog=f"{PROG} upload")
+
+
 # Imports wait for the subcommand: `--version` and `status` need no Flask, granian or boto3.
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": _serve,
@@ -101,6 +109,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "unload": _unload,
     "status": _status,
     "mcp": _mcp,
+    "upload": _upload,
 }
 
 

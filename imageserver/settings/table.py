@@ -200,6 +200,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest source (width x height) decoded for a variant; bigger ones get 413.",
     ),
     Setting(
+        "IMAGE_SERVER_UPLOAD_MAX_MB",
+        "upload_max_mb",
+        "20",
+        parse.int_in(1, 1024),
+        "Largest file POST /api/uploads takes, in MB (20: OpenAI's per-image limit).",
+    ),
+    Setting(
+        "IMAGE_SERVER_UPLOAD_QUOTA_MB",
+        "upload_quota_mb",
+        "1024",
+        parse.int_in(1),
+        "Most an upload inbox may hold, in MB; an upload past it gets 413.",
+    ),
+    Setting(
         "IMAGE_SERVER_PUBLISH_TARGETS",
         "publish_targets",
         "",

@@ -8,9 +8,11 @@ imports Flask.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from imageserver.settings.config import Config
+from imageserver.state import inboxes
 from imageserver.state import timers
 from imageserver.state.directory import Directory
 from imageserver.state.directory import current_id
@@ -35,8 +37,11 @@ class Registry(IndexReads):
         clock: timers.Clock,
         default_timeout_minutes: int,
         idle_mode: bool = False,
+        inboxes_root: str | None = None,
     ) -> None:
         self.store = store
+        # The folder of the upload inboxes: an unloaded inbox's folder is deleted with it.
+        self.inboxes_root = inboxes_root
         self.clock = clock
         self._configured_default = default_timeout_minutes
         # IMAGE_SERVER_TIMEOUT_MODE=idle: an image access slides the directory's deadline.
@@ -52,6 +57,7 @@ class Registry(IndexReads):
             clock,
             config.default_timeout_minutes,
             idle_mode=config.timeout_mode == "idle",
+            inboxes_root=inboxes.inboxes_root(config.state_dir),
         )
 
     # -- start-up -------------------------------------------------------------------------
@@ -63,12 +69,15 @@ class Registry(IndexReads):
         the configured `IMAGE_SERVER_TIMEOUT` itself changed since: then the new setting wins.
         """
         self.store.initialise()
+        inboxes.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
                 set_meta(conn, "default_timeout_configured", configured)
                 set_meta(conn, "default_timeout", configured)
         self.sweep()
+        loaded = {directory.real_path for directory in self.all()}
+        inboxes.remove_orphans(self.inboxes_root, loaded)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -114,11 +123,13 @@ class Registry(IndexReads):
         recursive: bool,
         timeout_minutes: int | None,
         watch: bool = False,
+        make_current: bool = True,
     ) -> Directory:
         """Index a directory, make it current and arm its deadline (re-loading re-arms).
 
         `timeout_minutes` None means "use the server default". With `watch`, the server's
-        watcher (`imageserver.watch`) keeps the index following the folder.
+        watcher (`imageserver.watch`) keeps the index following the folder. Without
+        `make_current` (an upload inbox) the current directory stays what it was.
 
         :raise OSError: the directory cannot be listed.
         """
@@ -141,7 +152,8 @@ class Registry(IndexReads):
                 ((dir_id, e.name, e.size, e.mtime_ns) for e in entries),
             )
             timers.arm(conn, dir_id, timeout_minutes, now)
-            set_meta(conn, "current", dir_id)
+            if make_current:
+                set_meta(conn, "current", dir_id)
             row = conn.execute("SELECT * FROM directories WHERE id = ?", (dir_id,)).fetchone()
         self.on_deadline_armed()
         return Directory.from_row(row)
@@ -149,14 +161,18 @@ class Registry(IndexReads):
     def unload(self, dir_id: str) -> bool:
         """Unload one directory; return False when it was not loaded."""
         with self.store.write() as conn:
-            return delete_directory(conn, dir_id)
+            removed = self._delete(conn, [dir_id])
+        inboxes.remove_owned(self.inboxes_root, removed)
+        return bool(removed)
 
     def unload_current(self) -> bool:
         """Unload the current directory; return False when nothing is current."""
         self._sweep_if_due()
         with self.store.write() as conn:
             dir_id = current_id(conn)
-            return bool(dir_id) and delete_directory(conn, dir_id)
+            removed = self._delete(conn, [dir_id]) if dir_id else []
+        inboxes.remove_owned(self.inboxes_root, removed)
+        return bool(removed)
 
     def set_default_timeout(self, minutes: int) -> Directory | None:
         """Set the server default and re-arm the current directory's deadline to now + minutes.
@@ -208,11 +224,28 @@ class Registry(IndexReads):
             return upcoming  # nothing to do: no write, so caches keyed on generation stay warm
         with self.store.write() as conn:
             # Re-read inside the write lock: a re-load may have re-armed one of them meanwhile.
-            for dir_id in timers.expired_ids(conn, now):
-                delete_directory(conn, dir_id)
-            return timers.next_deadline(conn)
+            removed = self._delete(conn, timers.expired_ids(conn, now))
+            upcoming = timers.next_deadline(conn)
+        inboxes.remove_owned(self.inboxes_root, removed)
+        return upcoming
 
     # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, dir_ids: list[str]) -> list[str]:
+        """Delete directories (inside a write transaction); return the real paths deleted.
+
+        The caller removes the inbox folders among them once the transaction has committed,
+        so a rolled-back unload never loses files.
+        """
+        removed: list[str] = []
+        for dir_id in dir_ids:
+            row = conn.execute("SELECT real_path FROM directories WHERE id = ?", (dir_id,))
+            found = row.fetchone()
+            if delete_directory(conn, dir_id) and found is not None:
+                inboxes.forget(conn, dir_id)
+                removed.append(found[0])
+        return removed
 
     def _live(self, pick_id) -> Directory | None:
         with self.store.read() as conn:

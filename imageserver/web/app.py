@@ -32,6 +32,7 @@ from imageserver.web.routes import labels
 from imageserver.web.routes import public
 from imageserver.web.routes import publish
 from imageserver.web.routes import service
+from imageserver.web.routes import uploads
 from imageserver.web.routes import variants
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,10 @@ def create_app(
         default_hosts=default_patterns(config.public_url),
     )
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
-    for blueprint in (*blueprints, publish.bp, gallery.bp, service.bp):
+    for blueprint in (*blueprints, publish.bp, uploads.bp, gallery.bp, service.bp):
         app.register_blueprint(blueprint)
     body_limit.init_app(app)
+    body_limit.allow_larger(app, uploads.bp.name, uploads.body_limit(config))
     app.after_request(_security_headers)
     cors.init_app(app)
     labels.init_app(app)

@@ -18,7 +18,6 @@ from imageserver.engines.asgi import create_asgi_application  # noqa: E402
 from imageserver.engines.granian_runner import run  # noqa: E402
 from imageserver.settings.config import Config  # noqa: E402
 from imageserver.state.registry import Registry  # noqa: E402
-from imageserver.state.store import Store  # noqa: E402
 
 
 class FileClock:
@@ -38,7 +37,7 @@ class FileClock:
 def main() -> None:
     config = Config.from_env()
     clock = FileClock(os.environ["IMAGE_SERVER_TEST_CLOCK_FILE"])
-    Registry(Store(config.database_path), clock, config.default_timeout_minutes).initialise()
+    Registry.open(config, clock).initialise()  # as cli/serve.py: with the inboxes' root
     run(config, lambda: create_asgi_application(config, clock=clock))
 
 

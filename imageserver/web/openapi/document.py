@@ -33,6 +33,8 @@ from imageserver.web.openapi.schemas import STRING
 from imageserver.web.openapi.schemas import component_schemas
 from imageserver.web.openapi.schemas import query_parameters
 from imageserver.web.openapi.schemas import response_spec
+from imageserver.web.openapi.uploads import upload_paths
+from imageserver.web.openapi.uploads import upload_schemas
 from imageserver.web.schemas import PageQuery
 
 OPENAPI_VERSION = "3.1.0"
@@ -122,6 +124,7 @@ def build_paths(config: Config) -> dict[str, Any]:
             **ops.image_path("stable_image", "An image of one directory, by id (stable URL)"),
         },
         **publish_paths(ops),
+        **upload_paths(ops),
         "/healthz": ops.read_path(
             ops.operation("healthz", "Liveness check", ok("Health"), control=False)
         ),
@@ -182,7 +185,7 @@ def build_document(config: Config) -> dict[str, Any]:
         },
         "paths": build_paths(config),
         "components": {
-            "schemas": {**component_schemas(), **publish_schemas()},
+            "schemas": {**component_schemas(), **publish_schemas(), **upload_schemas()},
             "securitySchemes": {BEARER: bearer},
         },
     }
