@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import unquote
 
 import mcp_types as types
-from imageserver.version import package_version
 from mcp.server import Server
 from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
+
+from imageserver.settings.version import package_version
 
 from .client import ApiError
 from .client import ImageServerApi
