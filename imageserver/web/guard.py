@@ -34,7 +34,7 @@ def check_request() -> None:
     """
     svc = services()
     config = svc.config
-    host = request.headers.get("Host")
+    host = _addressed_host()
     if _host_checked() and not host_allowed(host, config.allowed_hosts, svc.default_hosts):
         raise ApiError(HTTPStatus.FORBIDDEN, host_refusal(host))
     refusal = cross_site_refusal(
@@ -46,6 +46,19 @@ def check_request() -> None:
     )
     if refusal is not None:
         raise ApiError(HTTPStatus.FORBIDDEN, refusal)
+
+
+def _addressed_host() -> str | None:
+    """The Host this server was addressed by, before a trusted proxy's `X-Forwarded-Host`.
+
+    A trusted proxy (`IMAGE_SERVER_TRUSTED_PROXIES`) names the public host in its forwarded
+    headers, which decide the URLs handed out; the rebinding check is about the name the
+    connection itself carried, so it reads the header as it arrived.
+    """
+    original = request.environ.get("werkzeug.proxy_fix.orig")
+    if original and original.get("HTTP_HOST"):
+        return original["HTTP_HOST"]
+    return request.headers.get("Host")
 
 
 def _host_checked() -> bool:
