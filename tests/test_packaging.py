@@ -114,7 +114,7 @@ def test_the_wheel_holds_the_package_and_its_data_but_no_tests_or_bench(wheel: P
     assert "imageserver/variants/presets.py" in names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "imageserver = imageserver.cli.command:main" in scripts
+    assert "imageserver = imageserver.command:main" in scripts
 
 
 @dataclass
