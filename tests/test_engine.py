@@ -14,7 +14,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,9 +24,7 @@ from tests.conftest import Api
 from tests.conftest import assert_detail
 from tests.support.images import make_frames
 from tests.support.images import make_image
-from tests.support.server import PROJECT_ROOT
-from tests.support.server import free_port
-from tests.support.waiting import wait_until
+from tests.support.wsgi_server import wsgiref_server
 
 # The contract stops the server within 5 s of SIGTERM (B.3); checked here with 3x that, so a
 # loaded CI machine does not fail it. The shutdown time itself is for bench/ to measure.
@@ -174,40 +171,12 @@ def test_sigterm_with_open_and_half_sent_connections_exits_within_five_seconds(
 
 
 def test_the_wsgi_entry_point_serves_images_under_a_wsgi_server(tmp_path, frames):
-    # One smoke test for `imageserver.engines.wsgi:application`, here under the standard library's
+    # One smoke test for `imageserver.wsgi:application`, here under the standard library's
     # WSGI server (a real one, single-threaded), with its own state directory.
-    port = free_port()
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-        "IMAGE_SERVER_STATE_DIR": str(tmp_path / "state"),
-        "IMAGE_SERVER_VARIANT_CACHE_DIR": str(tmp_path / "variants"),
-    }
-    code = (
-        "from wsgiref.simple_server import make_server, WSGIRequestHandler\n"
-        "from imageserver.engines.wsgi import application\n"
-        "WSGIRequestHandler.log_message = lambda *a: None\n"
-        f"make_server('127.0.0.1', {port}, application).serve_forever()\n"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            assert process.poll() is None, "the WSGI server exited during start-up"
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-            except requests.ConnectionError:
-                return False
-            return True
-
-        wait_until(answers, timeout=20, message="the WSGI server to answer /healthz")
+    with wsgiref_server(tmp_path / "state") as base:
         loaded = requests.post(f"{base}/load-directory", json={"path": str(frames)}, timeout=10)
         assert loaded.status_code == 200, loaded.text
         image = requests.get(f"{base}/d/{loaded.json()['id']}/frame_000001.jpg", timeout=10)
         assert image.status_code == 200
         assert image.content == (frames / "frame_000001.jpg").read_bytes()
         assert requests.get(f"{base}/images/missing.jpg", timeout=10).status_code == 404
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

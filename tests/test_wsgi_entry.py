@@ -9,9 +9,6 @@ answer. The docstrings of `engines/wsgi.py` and `engines/wsgi_fastpath.py` say t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +19,7 @@ from werkzeug.test import run_wsgi_app
 from imageserver.engines.wsgi import create_application
 from imageserver.settings.config import Config
 from tests.support.images import make_frames
-from tests.support.server import PROJECT_ROOT
-from tests.support.server import free_port
-from tests.support.waiting import wait_until
+from tests.support.wsgi_server import wsgiref_server
 
 
 @pytest.fixture
@@ -50,22 +45,7 @@ def test_a_raw_target_keeps_an_encoded_separator_a_404(tmp_path: Path, nested: P
 def test_without_a_raw_target_wsgiref_serves_it_as_a_separator(
     tmp_path: Path, nested: Path
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-        "IMAGE_SERVER_STATE_DIR": str(tmp_path / "state"),
-    }
-    code = (
-        "from wsgiref.simple_server import make_server, WSGIRequestHandler\n"
-        "from imageserver.wsgi import application\n"
-        "WSGIRequestHandler.log_message = lambda *a: None\n"
-        f"make_server('127.0.0.1', {port}, application).serve_forever()\n"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(process, base), timeout=30, message="wsgiref to answer")
+    with wsgiref_server(tmp_path / "state") as base:
         body = {"path": str(nested), "recursive": True}
         dir_id = requests.post(f"{base}/load-directory", json=body, timeout=10).json()["id"]
         answer = requests.get(f"{base}/d/{dir_id}/sub%2Fframe_000000.jpg", timeout=10)
@@ -73,18 +53,6 @@ def test_without_a_raw_target_wsgiref_serves_it_as_a_separator(
         assert answer.content == (nested / "sub" / "frame_000000.jpg").read_bytes()
         outside = requests.get(f"{base}/d/{dir_id}/..%2F..%2Fetc%2Fpasswd", timeout=10)
         assert outside.status_code == 404
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _answers(process: subprocess.Popen, base: str) -> bool:
-    assert process.poll() is None, "the WSGI server exited during start-up"
-    try:
-        requests.get(f"{base}/healthz", timeout=1)
-    except requests.ConnectionError:
-        return False
-    return True
 
 
 def _call(app, method: str, path: str, json: dict | None = None, raw_uri: str | None = None):
