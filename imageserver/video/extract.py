@@ -78,6 +78,11 @@ class FrameSettings:
             raise ValueError("every must be a positive integer")
         return cls(mode, float(value))
 
+    def tag(self) -> str:
+        """A short, URL-safe name of the settings for ids: ``fps1``, ``fps0p5``, ``every7``."""
+        text = f"{self.value:g}".replace(".", "p").replace("-", "m")
+        return f"{self.mode}{text}"
+
 
 @dataclass
 class Extraction:

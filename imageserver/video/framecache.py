@@ -36,6 +36,29 @@ def cache_dir_for(video: Path, cache_root: Path, settings: list[Any]) -> Path:
     return cache_root / f"{slug}-{digest}"
 
 
+def directory_id_for(video: Path, tag: str, folder: Path) -> str:
+    """The loaded directory's id: ``<video stem>-<settings tag>-<10 hex>``.
+
+    Readable (``talk-fps1-0a1b2c3d4e``) and stable: the hash covers the cache folder's real
+    path, which already encodes the video's identity and the settings, so loading the same
+    video with the same settings again (or after a restart) gives the same id, and a changed
+    video gets a new one instead of switching what the old URLs show.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", video.stem.lower()).strip("-")[:32].strip("-") or "video"
+    digest = hashlib.sha256(os.path.realpath(folder).encode("utf-8", "surrogateescape"))
+    return f"{slug}-{tag}-{digest.hexdigest()[:10]}"
+
+
+def read_settings(directory: Path) -> dict[str, float] | None:
+    """The settings a cache folder was made with (``{"fps": 1.0}``), or None if not one."""
+    try:
+        data = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    settings = data.get("settings") if isinstance(data, dict) else None
+    return settings if isinstance(settings, dict) else None
+
+
 def read_manifest(directory: Path) -> dict[str, float]:
     """name -> t from a finished cache folder."""
     data = json.loads((directory / MANIFEST).read_text())
