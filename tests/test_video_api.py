@@ -11,6 +11,8 @@ from PIL import Image
 
 from tests.conftest import Api
 from tests.support import recording
+from tests.support.cli import cli_env
+from tests.support.cli import run_cli
 
 SECONDS = 12.0
 FPS = 10
@@ -207,3 +209,27 @@ def test_facts_add_width_height_and_format(api, tmp_path):
     ]
     assert list(images[0])[:4] == ["name", "url", "size", "mtime"]
     assert "width" not in listing(api, loaded["id"])["images"][0]
+
+
+def test_the_cli_loads_a_video_with_fps_and_unique(api, long_video, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    common = ("--server", api.base_url, "--output", tmp_path / "out", "--quiet")
+    every = run_cli("--dir", long_video.path, "--fps", "2", *common, cwd=home, env=cli_env(home))
+    assert every.returncode == 0, every.stderr
+    document = every.document()
+    assert document["count"] == 80 and document["directory"] == str(long_video.path)
+    assert document["image_urls"][0].endswith("/frame_000001.jpg")
+    unique = run_cli(
+        "--dir", long_video.path, "--fps", "2", "--unique", *common, cwd=home, env=cli_env(home)
+    )
+    assert unique.returncode == 0, unique.stderr
+    kept = unique.document()["image_urls"]
+    loaded = api.load(long_video.path, frames={"fps": 2})
+    expected = listing(api, loaded["id"], unique="true")["images"]
+    assert kept == [e["url"] for e in expected] and len(kept) < 80
+
+
+def test_the_cli_refuses_two_frame_options(tmp_path):
+    result = run_cli("--dir", tmp_path, "--fps", "1", "--every", "3", cwd=tmp_path)
+    assert result.returncode == 2 and "not allowed with" in result.stderr
