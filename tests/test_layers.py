@@ -62,6 +62,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "publish": ("imageserver.web", "imageserver.engines", "imageserver.cli"),
     "loader": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
     "uploads": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
+    # Video in and frame engines (#23): framework-free, reached by web/ and loader/ only.
+    "video": (
+        "flask",
+        "imageserver.web",
+        "imageserver.engines",
+        "imageserver.cli",
+        "imageserver.state",
+        "imageserver.hotpath",
+    ),
+    "frames": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
     "web": ("imageserver.engines", "imageserver.cli"),
     # The MCP tools reach the server through its HTTP API only (the same code paths).
     "mcp": (

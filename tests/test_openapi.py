@@ -36,6 +36,8 @@ FLASK_ARGUMENT = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")  # <name> or <converter
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TOKEN = "docs-token"
 PUBLIC_URL = "https://frames.example.test"
+# The open routes that answer images (and variants): the contact sheet is one (#23).
+IMAGE_PATHS = ("/images/{name}", "/d/{id}/{name}", "/d/{id}/sheet")
 
 
 def openapi_path(flask_rule: str) -> str:
@@ -116,6 +118,7 @@ def test_document_lists_every_contract_route(api: Api) -> None:
         "/timeout/{minutes}",
         "/images/{name}",
         "/d/{id}/{name}",
+        "/d/{id}/sheet",
         "/api/directories",
         "/api/directories/{id}",
         "/api/directories/{id}/images",
@@ -149,7 +152,7 @@ def test_unlocked_server_documents_no_token_and_no_signature(api: Api) -> None:
     for path, method, operation in operations(document):
         assert operation["security"] == [], (method, path)
         assert "401" not in operation["responses"], (method, path)
-    for path in ("/images/{name}", "/d/{id}/{name}"):
+    for path in IMAGE_PATHS:
         query = image_query(document["paths"][path]["get"])
         assert not {"exp", "sig"} & set(query)
         # Unsigned URLs take the listed variant sizes only.
@@ -165,12 +168,12 @@ def test_locked_server_documents_its_token_signatures_and_public_url(
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     # /readyz is open like /healthz: supervisors and orchestrators probe without a token.
     open_paths = {"/healthz", "/readyz", "/robots.txt", "/openapi.json"}
-    open_paths |= {"/images/{name}", "/d/{id}/{name}"}
+    open_paths |= set(IMAGE_PATHS)
     for path, method, operation in operations(document):
         control = path not in open_paths and method != "options"
         assert operation["security"] == ([{"bearerAuth": []}] if control else []), (method, path)
         assert ("401" in operation["responses"]) == control, (method, path)
-    for path in ("/images/{name}", "/d/{id}/{name}"):
+    for path in IMAGE_PATHS:
         for method in ("get", "head"):
             operation = document["paths"][path][method]
             query = image_query(operation)

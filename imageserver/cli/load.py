@@ -57,6 +57,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {raw}")
+    return value
+
+
 def _minutes(raw: str) -> int:
     value = _int(raw)
     if value < 0:
@@ -141,6 +151,7 @@ def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep following the folder: frames written later are served as they appear",
     )
+    _add_video_flags(parser)
     add("--no-verify", action="store_true", help="skip the HEAD check of every URL")
     add(
         "--dimensions",
@@ -159,6 +170,30 @@ def _add_behaviour_flags(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_BATCH_SIZE,
         help=f"URLs checked per batch (default {DEFAULT_BATCH_SIZE})",
     )
+
+
+def _add_video_flags(parser: argparse.ArgumentParser) -> None:
+    # When --dir names a video file (docs/CLI.md): which frames the server extracts.
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--fps", type=_positive_float, help="video: frames per second (default 1)")
+    choice.add_argument(
+        "--scene", type=_positive_float, help="video: a frame when the picture changed by > T"
+    )
+    choice.add_argument("--every", type=_positive_int, help="video: every N-th frame")
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="write only frames that differ from the previous kept one (near-duplicates out)",
+    )
+
+
+def frame_choice(args: argparse.Namespace) -> tuple[str, float] | None:
+    """Return the video frame option given (`("fps", 2.0)`), or None."""
+    for mode in ("fps", "scene", "every"):
+        value = getattr(args, mode, None)
+        if value is not None:
+            return mode, value
+    return None
 
 
 def _add_variant_flags(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +247,8 @@ def options_from_args(args: argparse.Namespace, config: Config) -> Options:
         verify=not args.no_verify,
         dimensions=args.dimensions,
         variant=tuple(variant_params(args).items()),
+        frames=frame_choice(args),
+        unique=args.unique,
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.quiet,

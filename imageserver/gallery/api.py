@@ -23,6 +23,7 @@ from flask import request
 from imageserver.state.registry import Directory
 from imageserver.variants.presets import PRESET_NAMES
 from imageserver.web import session
+from imageserver.web import video_loading
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.loading import load_folder
@@ -126,5 +127,7 @@ def rearm(dir_id: str) -> Response:
         directory.recursive,
         directory.timeout_minutes or 0,
         directory.watch,
+        # A video's frames are loaded again with the settings they were extracted with.
+        video_loading.choice_of(svc.config, directory),
     )
     return jsonify(payloads.directory_summary(svc.config, reloaded, svc.clock()))

@@ -76,10 +76,20 @@ class ServerClient:
         return await self._call("POST", f"/timeout/{minutes}", f"set timeout to {minutes}")
 
     async def load(
-        self, path: str, timeout: int | None, recursive: bool, watch: bool = False
+        self,
+        path: str,
+        timeout: int | None,
+        recursive: bool,
+        watch: bool = False,
+        frames: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        """`POST /load-directory`; return the load response (with `id` and `url_prefix`)."""
+        """`POST /load-directory`; return the load response (with `id` and `url_prefix`).
+
+        `frames` (`{"fps": 2}`) chooses a video file's frames.
+        """
         body: dict[str, Any] = {"path": path}
+        if frames:
+            body["frames"] = frames
         if timeout is not None:
             body["timeout_minutes"] = timeout
         if recursive:
@@ -105,18 +115,23 @@ class ServerClient:
         return await self._call("DELETE", _directory_path(dir_id), f"unload {dir_id}")
 
     async def images(
-        self, dir_id: str, variant: dict[str, str] | None = None
+        self,
+        dir_id: str,
+        variant: dict[str, str] | None = None,
+        listing: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Return every image of a directory, page by page, following each page's `next`.
 
         `next` is absolute with the server's *public* base (maybe a tunnel); only its query is
         used, against `--server`, so the listing and the token never leave that address.
         `variant` parameters (`preset=claude`...) go on every page's query, so a server that
-        knows them lists variant URLs, signed when it signs (see `variant_urls`).
+        knows them lists variant URLs, signed when it signs (see `variant_urls`). `listing`
+        options (`unique=true`) go on the first query; each `next` carries them on.
         """
         path = f"{_directory_path(dir_id)}/images"
         variant = variant or {}
-        query: str | None = urlencode({"offset": 0, "limit": PAGE_LIMIT, **variant})
+        first = {"offset": 0, "limit": PAGE_LIMIT, **(listing or {}), **variant}
+        query: str | None = urlencode(first)
         images: list[dict[str, Any]] = []
         while query is not None:
             page = await self._call("GET", f"{path}?{query}", f"list images of {dir_id}")

@@ -64,6 +64,10 @@ class Options:
     start_command: tuple[str, ...] = launcher.DEFAULT_START_COMMAND
     # Variant query parameters (`--preset`, `--variant`) in canonical order; empty: originals.
     variant: tuple[tuple[str, str], ...] = ()
+    # A video's frame choice (`--fps`, `--scene`, `--every`): ("fps", 2.0); None: the default.
+    frames: tuple[str, float] | None = None
+    # `--unique`: list only the frames the server keeps after its near-duplicate collapse.
+    unique: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,15 @@ class RunResult:
 def resolve_directory(given: str, frame_base_dir: str | None) -> str:
     """Return the absolute path to send: a relative `given` is tried under FRAME_BASE_DIR first.
 
-    The first candidate that is a local directory wins; when none is, the first candidate is
-    sent anyway and the server's answer (404 with its detail) decides.
+    The first candidate that is a local directory (or a video file) wins; when none is, the
+    first candidate is sent anyway and the server's answer (404 with its detail) decides.
     """
     expanded = os.path.expanduser(given)
     if os.path.isabs(expanded):
         return os.path.normpath(expanded)
     bases = [frame_base_dir] if frame_base_dir else []
     candidates = [os.path.join(base, expanded) for base in (*bases, os.getcwd())]
-    found = next((path for path in candidates if os.path.isdir(path)), candidates[0])
+    found = next((path for path in candidates if os.path.exists(path)), candidates[0])
     return os.path.normpath(os.path.abspath(found))
 
 
@@ -106,7 +110,8 @@ async def run(options: Options) -> RunResult:
             await ensure_server(client, files, options)
             dir_id = await load_or_reuse(client, directory, options)
             variant = dict(options.variant)
-            listed = await client.images(dir_id, variant)
+            listing = {"unique": "true"} if options.unique else {}
+            listed = await client.images(dir_id, variant, listing)
             images = variant_urls(sorted(listed, key=lambda image: image["name"]), variant)
             summary = await client.directory(dir_id)
             summary = {**summary, **await _timer(client, directory, summary)}
@@ -156,14 +161,19 @@ async def load_or_reuse(client: ServerClient, directory: str, options: Options) 
         log.info("Unloaded first: %s", answer.get("message"))
     status = await client.status()
     reusable = None
-    if not options.force_reload and status.get("current_directory") == directory:
+    # Frame options always load: the server reuses its extracted frames when they match.
+    wanted = not options.force_reload and options.frames is None
+    if wanted and status.get("current_directory") == directory:
         reusable = await _current_entry(client, directory, options)
     if options.timeout is not None:
         await client.set_timeout(options.timeout)
     if reusable is not None:
         log.info("%s is already loaded; not reloading (use --force-reload)", directory)
         return reusable["id"]
-    loaded = await client.load(directory, options.timeout, options.recursive, options.watch)
+    frames = dict([options.frames]) if options.frames else None
+    loaded = await client.load(
+        directory, options.timeout, options.recursive, options.watch, frames=frames
+    )
     log.info("%s", loaded.get("message"))
     return loaded["id"]
 

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from imageserver.settings.config import Config
+from imageserver.state import image_facts
 from imageserver.state import inboxes
 from imageserver.state import timers
 from imageserver.state.directory import Directory
@@ -70,6 +71,7 @@ class Registry(IndexReads):
         """
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
+        image_facts.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
@@ -124,17 +126,19 @@ class Registry(IndexReads):
         timeout_minutes: int | None,
         watch: bool = False,
         make_current: bool = True,
+        dir_id: str | None = None,
     ) -> Directory:
         """Index a directory, make it current and arm its deadline (re-loading re-arms).
 
         `timeout_minutes` None means "use the server default". With `watch`, the server's
         watcher (`imageserver.watch`) keeps the index following the folder. Without
-        `make_current` (an upload inbox) the current directory stays what it was.
+        `make_current` (an upload inbox) the current directory stays what it was. `dir_id`
+        replaces the id derived from `real_path` (a video's frames are named after the video).
 
         :raise OSError: the directory cannot be listed.
         """
         entries = scan_directory(real_path, recursive)  # outside the lock: disk work is slow
-        dir_id = directory_id(real_path)
+        dir_id = dir_id or directory_id(real_path)
         now = self.clock()
         with self.store.write() as conn:
             if timeout_minutes is None:

@@ -22,6 +22,7 @@ import io
 import math
 from dataclasses import dataclass
 from dataclasses import replace
+from typing import BinaryIO
 
 from PIL import Image
 from PIL import ImageOps
@@ -106,8 +107,9 @@ def output_format(requested: str | None, source_name: str) -> str:
     return _KEPT_FORMATS.get(media_type, "jpeg")
 
 
-def render(path: str, spec: VariantSpec, max_pixels: int) -> Rendered:
-    """Produce the variant of the image at `path`; `spec.format` must be resolved.
+def render(path: str | BinaryIO, spec: VariantSpec, max_pixels: int) -> Rendered:
+    """Produce the variant of the image at `path` (or in a file object, e.g. a drawn contact
+    sheet); `spec.format` must be resolved.
 
     :raise ImageTooLarge: over `max_pixels` (frames count for an animated output).
     :raise UndecodableImage: not an image, truncated, or a format without a decoder here.
@@ -128,7 +130,7 @@ def render(path: str, spec: VariantSpec, max_pixels: int) -> Rendered:
         return _encode_within(frames, spec, icc, timing)
 
 
-def _open(path: str, max_pixels: int) -> Image.Image:
+def _open(path: str | BinaryIO, max_pixels: int) -> Image.Image:
     try:
         image = Image.open(path)
     except FileNotFoundError:

@@ -11,7 +11,9 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import TypeAdapter
 from pydantic import ValidationError
+from pydantic import model_validator
 
+from imageserver.frames.phash import DEFAULT_DISTANCE
 from imageserver.web.errors import RequestValidationError
 from imageserver.web.errors import validation_errors
 from imageserver.web.jsonio import MISSING
@@ -21,6 +23,44 @@ MAX_PAGE_LIMIT = 10000
 # strftime. Bigger values are refused (422) instead of overflowing later.
 MAX_TIMEOUT_MINUTES = 10 * 366 * 24 * 60
 DEFAULT_PAGE_LIMIT = 1000
+# The perceptual hash has 256 bits; its default distance is measured (frames/phash.py).
+MAX_DISTANCE = 256
+
+
+MAX_FPS = 120.0
+
+
+class FrameChoice(BaseModel):
+    """Which frames of a video to load: exactly one of `fps`, `scene`, `every` (docs/API.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: float | None = Field(
+        default=None, gt=0, le=MAX_FPS, description="Frames per second (default 1)."
+    )
+    scene: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="A frame whenever the picture changed by more than this (0..1) since the "
+        "last chosen frame.",
+    )
+    every: int | None = Field(default=None, ge=1, description="Every N-th decoded frame.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FrameChoice:
+        given = [v for v in (self.fps, self.scene, self.every) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of fps, scene, every")
+        return self
+
+    def mode(self) -> tuple[str, float]:
+        """Return `(mode, value)` of the one given key."""
+        for mode in ("fps", "scene", "every"):
+            value = getattr(self, mode)
+            if value is not None:
+                return mode, float(value)
+        raise AssertionError("validated: one key is given")
 
 
 class LoadRequest(BaseModel):
@@ -36,6 +76,11 @@ class LoadRequest(BaseModel):
         description="Follow the folder: complete new files are served within a second, "
         "deleted ones answer 404, renames move (docs/API.md#live-folders).",
     )
+    frames: FrameChoice | None = Field(
+        default=None,
+        description="For a video file (.mp4 .webm .mkv .mov): which frames to load "
+        '(docs/API.md#video-in); default `{"fps": 1}`.',
+    )
 
 
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -49,6 +94,54 @@ class PageQuery(BaseModel):
     # SQLite integers are 64-bit: a larger offset would overflow in the query (a 500).
     offset: int = Field(default=0, ge=0, le=SQLITE_MAX_INTEGER)
     limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
+    unique: bool = Field(
+        default=False,
+        description="Only frames that differ from the previous kept frame "
+        "(docs/API.md#near-duplicates-and-facts).",
+    )
+    distance: int = Field(
+        default=DEFAULT_DISTANCE,
+        ge=0,
+        le=MAX_DISTANCE,
+        description="With unique: the most bits (of 256) a near-duplicate may differ by.",
+    )
+    facts: bool = Field(default=False, description="Add width, height and format.")
+
+
+MAX_SHEET_FRAMES = 36  # imageserver/frames/sheet.py MAX_FRAMES; a 6x6 grid stays legible
+DEFAULT_SHEET_COUNT = 16
+
+
+class SheetQuery(BaseModel):
+    """Query of `GET /d/<id>/sheet`: `names=a,b,...` or `from=<name>&count=N`, and the grid.
+
+    The variant parameters (`preset`, `max`, `format`...) are read by the variants' own model.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    names: str | None = Field(default=None, description="Comma-separated frame names.")
+    from_: str | None = Field(
+        default=None, alias="from", min_length=1, description="The first frame's name."
+    )
+    count: int = Field(default=DEFAULT_SHEET_COUNT, ge=1, le=MAX_SHEET_FRAMES)
+    cols: int | None = Field(default=None, ge=1, le=MAX_SHEET_FRAMES)
+    datauri: bool = Field(default=False, description="Answer a data URI (as `as=datauri`).")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> SheetQuery:
+        if (self.names is None) == (self.from_ is None):
+            raise ValueError("give either names or from")
+        listed = self.name_list()
+        if self.names is not None and not listed:
+            raise ValueError("names is empty")
+        if len(listed) > MAX_SHEET_FRAMES:
+            raise ValueError(f"at most {MAX_SHEET_FRAMES} frames per sheet")
+        return self
+
+    def name_list(self) -> list[str]:
+        """Return the listed names, in the order given (empty items skipped)."""
+        return [name for name in (self.names or "").split(",") if name]
 
 
 _MINUTES = TypeAdapter(Annotated[int, Field(le=MAX_TIMEOUT_MINUTES)])

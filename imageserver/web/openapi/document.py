@@ -36,6 +36,7 @@ from imageserver.web.openapi.schemas import response_spec
 from imageserver.web.openapi.uploads import upload_paths
 from imageserver.web.openapi.uploads import upload_schemas
 from imageserver.web.schemas import PageQuery
+from imageserver.web.schemas import SheetQuery
 
 OPENAPI_VERSION = "3.1.0"
 CACHE_KEY = "imageserver.web.openapi.document"
@@ -117,6 +118,14 @@ def build_paths(config: Config) -> dict[str, Any]:
                 "current_image",
                 "An image of the current directory",
                 {"400": err("No directory loaded.")},
+            ),
+        },
+        "/d/{id}/sheet": {
+            "parameters": [DIRECTORY_ID],
+            **ops.image_path(
+                "contact_sheet",
+                "A labelled grid of up to 36 frames of one directory (contact sheet)",
+                own_parameters=query_parameters(SheetQuery),
             ),
         },
         "/d/{id}/{name}": {

@@ -79,9 +79,16 @@ class Operations:
         return {method: operation, "options": self.options(f"{operation['operationId']}_options")}
 
     def image_path(
-        self, operation_id: str, summary: str, others: dict[str, Any] | None = None
+        self,
+        operation_id: str,
+        summary: str,
+        others: dict[str, Any] | None = None,
+        own_parameters: list[Schema] | tuple[Schema, ...] = (),
     ) -> dict[str, Any]:
-        """GET, HEAD and OPTIONS of an image route (docs/API.md#images, B.4, B.5; variants)."""
+        """GET, HEAD and OPTIONS of an image route (docs/API.md#images, B.4, B.5; variants).
+
+        `own_parameters` come before the variant parameters (a contact sheet's `names`...).
+        """
         # The original's type, that of a variant (`format=`), or a data URI (`as=datauri`).
         media_types = [*sorted(set(IMAGE_MEDIA_TYPES.values())), "text/plain"]
         body = {media_type: {} for media_type in media_types}
@@ -107,7 +114,11 @@ class Operations:
         }
         if self.config.signing_key:
             responses["403"] = response_spec("Missing, wrong or expired signature.", "Detail")
-        parameters = [*image_query_parameters(self.config), *IMAGE_HEADER_PARAMETERS]
+        parameters = [
+            *own_parameters,
+            *image_query_parameters(self.config),
+            *IMAGE_HEADER_PARAMETERS,
+        ]
         get = self.operation(operation_id, summary, responses, control=False, parameters=parameters)
         # The preflight answers before any lookup. Only a path that no route matches (an
         # empty name, `/d/<id>/`) gets a routing 404.

@@ -47,7 +47,9 @@ def load_directory() -> Response:
     # With hidden paths, errors echo only what the client sent, never the resolved path
     # (which would reveal FRAME_BASE_DIR or the server's working directory).
     shown = body.path if svc.config.hide_paths else path
-    directory = load_folder(svc, path, shown, body.recursive, body.timeout_minutes, body.watch)
+    directory = load_folder(
+        svc, path, shown, body.recursive, body.timeout_minutes, body.watch, body.frames
+    )
     return jsonify(payloads.loaded(svc.config, directory, svc.clock()))
 
 

@@ -6,6 +6,7 @@ docs/API.md#several-directories.
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint
@@ -14,6 +15,8 @@ from flask import jsonify
 from flask import request
 
 from imageserver.state.registry import Directory
+from imageserver.web import frame_listing
+from imageserver.web.context import Services
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.routes import payloads
@@ -64,35 +67,66 @@ def delete_directory(dir_id: str) -> Response:
 
 @bp.get("/<dir_id>/images")
 def list_images(dir_id: str) -> Response:
-    """Return one page of a directory's images, sorted by name, with absolute URLs."""
+    """Return one page of a directory's images, sorted by name, with absolute URLs.
+
+    `?unique=true` pages through the frames kept after the near-duplicate collapse,
+    `?facts=true` adds width, height and format (docs/API.md#near-duplicates-and-facts).
+    """
     svc = services()
     directory = _loaded(dir_id)
     page = parse_query(PageQuery, request.args.to_dict())
     # `?preset=claude` (any transform parameter): list variant URLs, signed with them.
     variant = variant_query_params(request.args)
     now = svc.clock()
-    entries = svc.registry.image_page(directory.id, page.offset, page.limit)
+    times = frame_listing.frame_times(svc, directory)
+    rows, total = _rows(svc, directory, page, times)
+    facts = frame_listing.facts_of(svc, directory, rows) if page.facts else {}
     images = [
         {
-            "name": entry.name,
-            "url": image_url(svc.config, directory.id, entry.name, now, params=variant),
-            "size": entry.size,
-            "mtime": entry.mtime_ns / 1e9,
+            "name": row["name"],
+            "url": image_url(svc.config, directory.id, row["name"], now, params=variant),
+            "size": row["size"],
+            "mtime": row["mtime_ns"] / 1e9,
+            **frame_listing.entry_extras(row, times, facts.get(row["name"])),
         }
-        for entry in entries
+        for row in rows
     ]
-    next_offset = page.offset + len(entries)
+    next_offset = page.offset + len(rows)
     next_url = None
-    if entries and next_offset < directory.image_count:
-        query = urlencode({"offset": next_offset, "limit": page.limit, **variant})
+    if rows and next_offset < total:
+        query = urlencode(
+            {"offset": next_offset, "limit": page.limit, **_listing_flags(page), **variant}
+        )
         next_url = f"{public_base_url(svc.config)}{request.path}?{query}"
     return jsonify(
         {
             "id": directory.id,
-            "total": directory.image_count,
+            "total": total,
             "offset": page.offset,
             "limit": page.limit,
             "images": images,
             "next": next_url,
         }
     )
+
+
+def _rows(
+    svc: Services, directory: Directory, page: PageQuery, times: dict[str, float] | None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of rows and the total they page through (the kept frames with `unique`)."""
+    if page.unique:
+        kept = frame_listing.kept_frames(svc, directory, page.distance, times)
+        return kept[page.offset : page.offset + page.limit], len(kept)
+    entries = svc.registry.image_page(directory.id, page.offset, page.limit)
+    rows = [{"name": e.name, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
+    return rows, directory.image_count
+
+
+def _listing_flags(page: PageQuery) -> dict[str, str]:
+    """The listing options the `next` URL carries over."""
+    flags: dict[str, str] = {}
+    if page.unique:
+        flags.update(unique="true", distance=str(page.distance))
+    if page.facts:
+        flags["facts"] = "true"
+    return flags

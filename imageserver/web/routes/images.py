@@ -34,6 +34,10 @@ from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.routes.variants import requested_variant
 from imageserver.web.routes.variants import send_variant
+from imageserver.web.schemas import SheetQuery
+from imageserver.web.schemas import parse_query
+from imageserver.web.sheets import SHEET_NAME
+from imageserver.web.sheets import send_sheet
 
 bp = Blueprint("images", __name__)
 
@@ -75,6 +79,24 @@ def current_image(name: str) -> Response:
     safe_name = name_from_raw_path(raw_request_path(request.environ), prefix_segments=1)
     _check_signature(svc, f"/images/{safe_name or name}")
     return _serve(svc, directory, safe_name, name)
+
+
+@bp.route("/d/<dir_id>/sheet", methods=IMAGE_METHODS, provide_automatic_options=False)
+def contact_sheet(dir_id: str) -> Response:
+    """Answer a labelled grid of up to 36 frames of one directory (docs/API.md#contact-sheets).
+
+    Werkzeug ranks this static segment above `<anypath:name>`, and `sheet` has no image
+    extension, so the native image path leaves it to Flask. :raise 404, 403, 422.
+    """
+    if request.method == "OPTIONS":
+        return _preflight()
+    svc = services()
+    _check_signature(svc, f"/d/{dir_id}/{SHEET_NAME}")
+    directory = svc.directory_or_404(dir_id)
+    query = parse_query(SheetQuery, request.args.to_dict())
+    spec = requested_variant(request.args, signed=bool(svc.config.signing_key))
+    svc.registry.note_access(directory)
+    return send_sheet(svc, directory, query, spec)
 
 
 @bp.route("/d/<dir_id>/<anypath:name>", methods=IMAGE_METHODS, provide_automatic_options=False)

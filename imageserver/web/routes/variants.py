@@ -97,7 +97,7 @@ def send_variant(
     for _ in range(_ATTEMPTS):
         variant = _variant_or_error(real_path, info, name, spec)
         try:
-            response = _respond(svc, variant, info, name, spec.datauri)
+            response = variant_response(svc, variant, info, name, spec.datauri)
         except FileNotFoundError:  # evicted by another worker since the lookup: once more
             continue
         response.headers[CACHE_HEADER] = "hit" if variant.hit else "miss"
@@ -130,9 +130,13 @@ def _transform_error(exc: transform.TransformError, name: str) -> Exception:
     return RequestValidationError([{**error, "msg": str(exc), "input": name}])
 
 
-def _respond(
+def variant_response(
     svc: Services, variant: Variant, info: os.stat_result, name: str, as_datauri: bool
 ) -> Response:
+    """Send a cached variant as a file (ETag, 304, Range) or as a `text/plain` data URI.
+
+    :raise FileNotFoundError: the file was evicted since the lookup.
+    """
     max_age = svc.config.cache_max_age
     if not as_datauri:
         stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]

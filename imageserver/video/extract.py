@@ -1,0 +1,293 @@
+"""Extract still frames from a video file into a content-keyed cache folder (PyAV).
+
+Modes (exactly one):
+
+* ``fps=F`` (default 1): for each k = 0, 1, 2, ... the first frame at or after k/F seconds.
+* ``scene=T``: the first frame, then a frame whenever the picture differs from the LAST CHOSEN
+  frame by more than T, where the difference is the mean absolute difference of 64x36 grayscale
+  thumbnails divided by 255 (so 0..1; a full black/white swap is 1). Comparing with the last
+  chosen frame, not the previous one, catches slow scrolls and fades as well as cuts.
+* ``every=N``: decoded frames 0, N, 2N, ...
+
+The cache folder is ``<root>/<stem-slug>-<16 hex>``, keyed by the video's real path, size,
+mtime_ns and the settings. Frames are ``frame_000001.jpg`` ... (sorted by time) and
+``manifest.json`` maps each name to ``t`` (seconds from the start of the video stream).
+Extraction writes into a hidden temp sibling and renames it into place only when complete.
+"""
+
+from __future__ import annotations
+
+import bisect
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imageserver.video import framecache
+from imageserver.video.videoio import NotAVideoError as NotAVideoError
+from imageserver.video.videoio import NoVideoStreamError as NoVideoStreamError
+from imageserver.video.videoio import TruncatedVideoError as TruncatedVideoError
+from imageserver.video.videoio import VideoError as VideoError
+from imageserver.video.videoio import check_complete
+from imageserver.video.videoio import frame_time
+from imageserver.video.videoio import keyframe_times
+from imageserver.video.videoio import open_video
+from imageserver.video.videoio import stream_duration
+from imageserver.video.videoio import to_rgb_image
+
+FORMAT_VERSION = 1  # part of the cache key: bump when output for the same settings changes
+JPEG_QUALITY = 90
+DEFAULT_FPS = 1.0
+DEFAULT_SCENE = 0.005  # cursor/clock noise <= 0.0006, smallest real change (text panel) 0.010
+THUMB_SIZE = (64, 36)
+MAX_PENDING = 4
+SEEK_MIN_GAP = 2.0  # seconds of decoding a seek must skip to be worth a decoder flush
+ProgressFn = Callable[[int, "int | None"], None]
+FirstFramesFn = Callable[[Path, list[tuple[str, float]]], None]
+
+
+@dataclass(frozen=True)
+class FrameSettings:
+    """Which frames to take: ``mode`` is "fps", "scene" or "every"."""
+
+    mode: str = "fps"
+    value: float = DEFAULT_FPS
+
+    @classmethod
+    def from_options(
+        cls, fps: float | None = None, scene: float | None = None, every: int | None = None
+    ) -> FrameSettings:
+        """Validate the API/CLI options (at most one may be given)."""
+        given = [
+            (m, v) for m, v in (("fps", fps), ("scene", scene), ("every", every)) if v is not None
+        ]
+        if len(given) > 1:
+            raise ValueError("choose one of fps, scene, every")
+        mode, value = given[0] if given else ("fps", DEFAULT_FPS)
+        if mode == "fps" and not 0 < float(value) <= 120:
+            raise ValueError("fps must be in (0, 120]")
+        if mode == "scene" and not 0 < float(value) < 1:
+            raise ValueError("scene must be in (0, 1)")
+        if mode == "every" and (int(value) != value or int(value) < 1):
+            raise ValueError("every must be a positive integer")
+        return cls(mode, float(value))
+
+    def tag(self) -> str:
+        """A short, URL-safe name of the settings for ids: ``fps1``, ``fps0p5``, ``every7``."""
+        text = f"{self.value:g}".replace(".", "p").replace("-", "m")
+        return f"{self.mode}{text}"
+
+
+@dataclass
+class Extraction:
+    """The result: the final folder, name -> t, and whether it came from the cache."""
+
+    directory: Path
+    frames: dict[str, float]
+    cached: bool
+
+
+def estimate_total(
+    settings: FrameSettings, duration: float | None, rate: float | None
+) -> int | None:
+    """Frames we expect to write (None when unknown); used for progress and name width."""
+    if duration is None:
+        return None
+    if settings.mode == "fps":
+        return int(duration * settings.value) + 1
+    if settings.mode == "every" and rate:
+        return int(duration * rate / settings.value) + 1
+    return None
+
+
+class _Chooser:
+    """Decides, frame by frame, whether a decoded frame is kept (one instance per run)."""
+
+    def __init__(self, settings: FrameSettings) -> None:
+        self.settings = settings
+        self.next_target = 0.0  # fps mode: the next k/F second to reach
+        self.last_thumb: Any = None  # scene mode: thumbnail of the last chosen frame
+
+    def choose(self, index: int, t: float, frame: Any) -> bool:
+        mode, value = self.settings.mode, self.settings.value
+        if mode == "every":
+            return index % int(value) == 0
+        if mode == "fps":
+            # 1 ms slack absorbs time-base rounding (e.g. 0.9999 for 1.0).
+            if t + 1e-3 < self.next_target:
+                return False
+            # Skip every target this frame already covers, so a gap never emits duplicates.
+            self.next_target = (int((t + 1e-3) * value) + 1) / value
+            return True
+        return self._scene_changed(frame)
+
+    def _scene_changed(self, frame: Any) -> bool:
+        from PIL import ImageChops
+        from PIL import ImageStat
+
+        # swscale's AREA filter averages blocks, which also damps compression noise.
+        thumb = frame.reformat(
+            width=THUMB_SIZE[0], height=THUMB_SIZE[1], format="gray", interpolation="AREA"
+        ).to_image()
+        if self.last_thumb is None:
+            self.last_thumb = thumb
+            return True
+        diff = ImageStat.Stat(ImageChops.difference(thumb, self.last_thumb)).mean[0] / 255
+        if diff > self.settings.value:
+            self.last_thumb = thumb
+            return True
+        return False
+
+
+def _decoded(container: Any, stream: Any, chooser: _Chooser) -> Iterator[tuple[int, float, Any]]:
+    """Yield (index, t, frame) in order. In fps mode, when a keyframe lies at least
+    SEEK_MIN_GAP seconds after the current frame and at or before the next target, seek to
+    it: frames before it cannot be chosen, so decoding them is wasted. The output is
+    identical; only sparse targets (gaps longer than the keyframe interval) gain."""
+    keys = keyframe_times(stream) if chooser.settings.mode == "fps" else []
+    rate = float(stream.average_rate) if stream.average_rate else None
+    index, last_seek = -1, -1
+    while True:
+        for frame in container.decode(stream):
+            index += 1
+            t = frame_time(frame, stream, index, rate)
+            yield index, t, frame
+            i = bisect.bisect_right(keys, chooser.next_target + 1e-3) - 1
+            # `last_seek` guards against loops if a demuxer lands before the asked keyframe.
+            if keys and i > last_seek and keys[i] >= t + SEEK_MIN_GAP:
+                last_seek = i
+                # Seek to the target, not to the index entry: entries hold DTS but seeking
+                # compares PTS, so an entry's own timestamp lands on the previous keyframe.
+                target = round(chooser.next_target / stream.time_base) + (stream.start_time or 0)
+                container.seek(target, stream=stream, backward=True)
+                stream.codec_context.flush_buffers()
+                break
+        else:
+            return
+
+
+def _decode_into(
+    video: Path,
+    tmp: Path,
+    settings: FrameSettings,
+    progress: ProgressFn | None,
+    on_first_frames: FirstFramesFn | None,
+    first_count: int,
+) -> dict[str, float]:
+    """Decode ``video`` and write the chosen frames into ``tmp``; returns name -> t."""
+    import av
+
+    container, stream = open_video(video)
+    with container, _Writer() as writer:
+        duration = stream_duration(container, stream)
+        rate = float(stream.average_rate) if stream.average_rate else None
+        total = estimate_total(settings, duration, rate)
+        width = max(6, len(str(total or 0)))
+        chooser, frames = _Chooser(settings), {}
+        last_t, index = -1.0, -1
+        try:
+            for index, t, frame in _decoded(container, stream, chooser):
+                last_t = max(last_t, t)
+                if not chooser.choose(index, t, frame):
+                    continue
+                name = f"frame_{len(frames) + 1:0{width}d}.jpg"
+                # RGB conversion and JPEG encoding only for chosen frames: the costly part.
+                writer.submit(to_rgb_image(frame), tmp / name)
+                frames[name] = round(t, 6)
+                _report(progress, len(frames), total, duration, t)
+                if on_first_frames and len(frames) == first_count:
+                    writer.drain()  # the hook may read the files
+                    on_first_frames(tmp, list(frames.items()))
+            writer.drain()
+        except (av.error.InvalidDataError, av.error.EOFError) as exc:
+            raise TruncatedVideoError(f"{video.name}: corrupt data at {last_t:.2f}s") from exc
+        if index < 0:
+            raise TruncatedVideoError(f"{video.name}: no decodable frame")
+        check_complete(video, last_t, duration, rate)
+    if on_first_frames and len(frames) < first_count:
+        on_first_frames(tmp, list(frames.items()))
+    return frames
+
+
+class _Writer:
+    """JPEG encoding on 2 threads (Pillow releases the GIL while encoding), overlapping with
+    decoding; at most MAX_PENDING images wait, which bounds memory (6 MB each at 1080p)."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(2)
+        self.pending: deque[Future[None]] = deque()
+
+    def submit(self, image: Any, path: Path) -> None:
+        self.pending.append(self.pool.submit(image.save, path, "JPEG", quality=JPEG_QUALITY))
+        while len(self.pending) > MAX_PENDING:
+            self.pending.popleft().result()  # re-raises a failed save
+
+    def drain(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _report(
+    progress: ProgressFn | None, done: int, total: int | None, duration: float | None, t: float
+) -> None:
+    """Call ``progress``; without a known total (scene mode), extrapolate from time covered."""
+    if progress is None:
+        return
+    if total is None and duration:
+        total = max(done, round(done * duration / max(t, 1e-3)))
+    progress(done, total)
+
+
+def extract_frames(
+    video: Path | str,
+    cache_root: Path | str,
+    settings: FrameSettings | None = None,
+    progress: ProgressFn | None = None,
+    on_first_frames: FirstFramesFn | None = None,
+    first_count: int = 8,
+) -> Extraction:
+    """Extract frames (or reuse the cache) and return the final folder and name -> t.
+
+    ``progress(done, estimated_total)`` is called after each written frame (the total is
+    extrapolated in scene mode, None if the duration is unknown). ``on_first_frames(folder,
+    entries)`` is called once, when ``first_count`` frames (or all, if fewer) are written; the
+    folder is the temp folder, valid only until this function returns.
+    """
+    video, cache_root = Path(video), Path(cache_root)
+    settings = settings or FrameSettings()
+    if not video.is_file():
+        raise NotAVideoError(f"{video}: not a file")
+    final = framecache.cache_dir_for(
+        video, cache_root, [settings.mode, settings.value, JPEG_QUALITY, FORMAT_VERSION]
+    )
+    if (final / framecache.MANIFEST).is_file():
+        return Extraction(final, framecache.read_manifest(final), cached=True)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=f".tmp-{final.name}-"))
+    try:
+        frames = _decode_into(video, tmp, settings, progress, on_first_frames, first_count)
+        framecache.write_json_atomic(
+            tmp / framecache.MANIFEST,
+            {
+                "version": FORMAT_VERSION,
+                "video": framecache.video_identity(video),
+                "settings": {settings.mode: settings.value},
+                "frames": frames,
+            },
+        )
+        return Extraction(framecache.publish(tmp, final), frames, cached=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

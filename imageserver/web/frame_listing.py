@@ -1,0 +1,113 @@
+"""What a listing adds for frames: video times, the near-duplicate collapse and image facts.
+
+docs/API.md#get-apidirectoriesidimages. Each worker keeps the video times and the collapsed
+lists of recently listed directories, keyed by the directory's `load_seq` (and `delta_seq`
+for live folders), so paging through `?unique=true` collapses the folder once, not once per
+page; a re-load moves the key and the next listing reads afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imageserver.frames import catalog
+from imageserver.frames import phash
+from imageserver.state.image_facts import FileFacts
+from imageserver.state.indexer import ImageEntry
+from imageserver.state.registry import Directory
+from imageserver.video import framecache
+from imageserver.web.context import Services
+from imageserver.web.video_loading import is_frames_folder
+
+# Directories whose times and collapsed lists a worker keeps (least recently used out).
+CACHED_DIRECTORIES = 32
+
+_lock = threading.Lock()
+_times: OrderedDict[tuple[str, int], dict[str, float] | None] = OrderedDict()
+_kept: OrderedDict[tuple[str, int, int, int], list[dict[str, Any]]] = OrderedDict()
+
+
+def _remember(cache: OrderedDict, key: Any, value: Any) -> Any:
+    with _lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > CACHED_DIRECTORIES:
+            cache.popitem(last=False)
+    return value
+
+
+def frame_times(svc: Services, directory: Directory) -> dict[str, float] | None:
+    """Return name -> seconds for a video's frames, or None for an ordinary folder."""
+    key = (directory.id, directory.load_seq)
+    if key in _times:
+        return _times[key]
+    times = None
+    if is_frames_folder(svc.config, directory.real_path):
+        try:
+            times = framecache.read_manifest(Path(directory.real_path))
+        except (OSError, ValueError, KeyError):
+            times = None  # a damaged manifest costs the `t` keys, not the listing
+    return _remember(_times, key, times)
+
+
+def all_rows(svc: Services, directory: Directory) -> list[ImageEntry]:
+    """Return the whole index of a directory, sorted by name."""
+    return svc.registry.image_page(directory.id, 0, max(directory.image_count, 1))
+
+
+def kept_frames(
+    svc: Services, directory: Directory, distance: int, times: dict[str, float] | None
+) -> list[dict[str, Any]]:
+    """Return the frames `?unique=true` keeps, each with `duplicates` (and `t_from`/`t_to`).
+
+    Hashes missing from the state database are computed first (a thread pool).
+    """
+    key = (directory.id, directory.load_seq, directory.delta_seq, distance)
+    cached = _kept.get(key)
+    if cached is not None:
+        return cached
+    entries = all_rows(svc, directory)
+    found = catalog.ensure(svc.registry.store, directory.real_path, entries, whole_folder=True)
+    rows = []
+    for entry in entries:
+        row: dict[str, Any] = {
+            "name": entry.name,
+            "size": entry.size,
+            "mtime_ns": entry.mtime_ns,
+            "hash": catalog.hash_value(found[entry.name]),
+        }
+        if times is not None and entry.name in times:
+            row["t"] = times[entry.name]
+        rows.append(row)
+    kept = phash.collapse(rows, distance)
+    for row in kept:
+        del row["hash"]
+    return _remember(_kept, key, kept)
+
+
+def facts_of(
+    svc: Services, directory: Directory, rows: Sequence[dict[str, Any]]
+) -> dict[str, FileFacts]:
+    """Return the facts of the listed rows (computed and stored when missing)."""
+    entries = [ImageEntry(r["name"], r["size"], r["mtime_ns"]) for r in rows]
+    return catalog.ensure(svc.registry.store, directory.real_path, entries)
+
+
+def entry_extras(
+    row: dict[str, Any], times: dict[str, float] | None, facts: FileFacts | None
+) -> dict[str, Any]:
+    """The keys a listing entry gets after the pinned four, in their documented order."""
+    extras: dict[str, Any] = {}
+    if times is not None and row["name"] in times:
+        extras["t"] = times[row["name"]]
+    if "duplicates" in row:
+        extras["duplicates"] = row["duplicates"]
+        if "t_from" in row:
+            extras["t_from"], extras["t_to"] = row["t_from"], row["t_to"]
+    if facts is not None:
+        extras.update(width=facts.width, height=facts.height, format=facts.format)
+    return extras
