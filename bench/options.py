@@ -15,6 +15,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 FULL_TARGETS = ("ours", "ours-nometrics", "nginx", "caddy", "flask", "http.server")
 # Smoke: our server and the two references that start fastest; nginx only if installed.
 SMOKE_TARGETS = ("ours", "nginx", "http.server")
+# The size sweep's servers (`bare` is the engine's floor, known only to the sweep).
+SWEEP_TARGETS = ("ours", "bare", "nginx", "caddy")
+SWEEP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Options:
     soak_seconds: float  # 0: no soak row
     soak_concurrency: int
     output: Path | None
+    sweep: bool = False  # the size sweep (bench/sweep.py) after the main table
+    sweep_only: bool = False  # only the size sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--soak-concurrency", type=int, help="connections of the soak row (256; smoke 16)"
     )
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only the size sweep (52 KB, 1 MB, 8 MB; ours, bare, nginx, caddy); 5 s x 3, c=64",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny run for CI, no apt-get, well under 30 s"
     )
     parser.add_argument(
@@ -77,9 +87,9 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def _servers(text: str) -> tuple[str, ...]:
+def _servers(text: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     keys = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [key for key in keys if key not in TARGETS]
+    unknown = [key for key in keys if key not in TARGETS and key not in extra]
     if unknown or not keys:
         raise BenchError(f"--only: unknown server(s) {unknown}; choose from {', '.join(TARGETS)}")
     return keys
@@ -99,6 +109,23 @@ def parse(argv: list[str]) -> Options:
     """
     args = build_parser().parse_args(argv)
     smoke = args.smoke
+    if args.sweep:
+        return Options(
+            seconds=args.duration or SWEEP_SECONDS,
+            repeat=args.repeat or 3,
+            concurrency=_int_list(args.concurrency or "64"),
+            only=_servers(args.only, SWEEP_TARGETS) if args.only else SWEEP_TARGETS,
+            frames=1,
+            index_files=1,
+            smoke=False,
+            install=True,
+            warm_up=True,
+            soak_seconds=0,
+            soak_concurrency=1,
+            output=args.output or RESULTS / "sweep.md",
+            sweep=True,
+            sweep_only=True,
+        )
     options = Options(
         seconds=_pick(args.duration, 1.0, 10.0, smoke),
         repeat=_pick(args.repeat, 1, 3, smoke),
@@ -112,6 +139,7 @@ def parse(argv: list[str]) -> Options:
         soak_seconds=_pick(args.soak_seconds, 2.0, 60.0, smoke),
         soak_concurrency=_pick(args.soak_concurrency, 16, 256, smoke),
         output=_pick(args.output, None, RESULTS / "latest.md", smoke),
+        sweep=not smoke,
     )
     if options.seconds <= 0 or options.repeat < 1 or options.frames < 1 or options.index_files < 1:
         raise BenchError("--duration, --repeat, --frames and --index-files must be positive")

@@ -21,6 +21,7 @@ from bench import data
 from bench import load_index
 from bench import report
 from bench import soak
+from bench import sweep
 from bench import system
 from bench import verify
 from bench.load import LoadGenerator
@@ -30,6 +31,7 @@ from bench.model import Request
 from bench.model import Row
 from bench.model import Summary
 from bench.model import Workload
+from bench.options import SWEEP_TARGETS
 from bench.options import Options
 from bench.targets import REFERENCE
 from bench.targets import TARGETS
@@ -242,6 +244,8 @@ def run(options: Options) -> str:
     """
     started = time.time()
     notes = system.ensure_tools() if options.install else []
+    if options.sweep_only:
+        return _write(options, run_sweep(options))
     keys = choose_servers(options, notes)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
@@ -269,6 +273,22 @@ def run(options: Options) -> str:
         started=started,
     )
     text = report.render_report(info, rows, index, load_index.REPEATS, soaked)
+    if options.sweep:
+        text += "\n\n" + run_sweep(replace(options, only=SWEEP_TARGETS))
+    return _write(options, text)
+
+
+def run_sweep(options: Options) -> str:
+    """Run the size sweep (`bench/sweep.py`) on the servers this machine has; return it."""
+    keys = tuple(k for k in options.only if k == "bare" or not TARGETS[k].unavailable())
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        section = sweep.measure(
+            Path(tmp), options.seconds, options.repeat, max(options.concurrency), keys
+        )
+    return f"{section}\n\n- Machine: {system.machine()}"
+
+
+def _write(options: Options, text: str) -> str:
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(text + "\n")

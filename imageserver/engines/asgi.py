@@ -3,7 +3,8 @@
 Why ASGI: granian's ASGI scope carries `raw_path`, the request target still percent-encoded,
 so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over the decoded
 path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
-event loop; small files in one read, large ones in blocks read by the loop's thread pool.
+event loop; small files in one read, large ones in blocks read from the page cache on the
+loop (the loop's thread pool reads what is not cached).
 Every other request, and every request the responder declines (each refusal), goes to Flask
 (`flask_bridge.py`). Either way the finished request is observed once (`observe.py`).
 """
@@ -204,7 +205,13 @@ def create_asgi_application(
 
 
 async def _stream(fd: int, length: int, send: Send) -> None:
-    """Send `length` bytes of `fd` in blocks read off the event loop, then close it.
+    """Send `length` bytes of `fd` in blocks, then close it.
+
+    Each block is read on the loop with RWF_NOWAIT, which the kernel answers only from the
+    page cache (EAGAIN, or a short read, when a page would need the disk): a cached frame,
+    the usual case, costs no thread hop. Only what is not cached is read in the executor,
+    so a slow disk never blocks the loop. Memory per response stays a few blocks: granian
+    queues at most four body messages before `send` waits for the socket.
 
     :raise ShortRead: the file shrank; the connection is then cut rather than padded.
     """
@@ -213,7 +220,9 @@ async def _stream(fd: int, length: int, send: Send) -> None:
         offset = 0
         while offset < length:
             size = min(STREAM_BLOCK_BYTES, length - offset)
-            block = await loop.run_in_executor(None, os.pread, fd, size, offset)
+            block = _read_cached(fd, size, offset)
+            if block is None:
+                block = await loop.run_in_executor(None, os.pread, fd, size, offset)
             if not block:
                 raise ShortRead(f"file shrank to {offset} of {length} bytes while sent")
             offset += len(block)
@@ -221,3 +230,23 @@ async def _stream(fd: int, length: int, send: Send) -> None:
             await send({"type": "http.response.body", "body": block, "more_body": more})
     finally:
         os.close(fd)
+
+
+# One per worker process: the loop is one thread, and each block is copied out before any
+# await. granian takes only `bytes` bodies, hence the copy (cheaper than a thread hop).
+_SCRATCH = memoryview(bytearray(STREAM_BLOCK_BYTES))
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+ only
+
+
+def _read_cached(fd: int, size: int, offset: int) -> bytes | None:
+    """Read what the page cache holds of `size` bytes at `offset`; None if it would block.
+
+    b"" is the end of the file. Where RWF_NOWAIT is not supported, every read is None.
+    """
+    if _NOWAIT is None:
+        return None
+    try:
+        count = os.preadv(fd, [_SCRATCH[:size]], offset, _NOWAIT)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: this file system cannot say
+        return None
+    return bytes(_SCRATCH[:count])
