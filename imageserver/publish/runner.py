@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 PROGRESS_SECONDS = 0.25  # at most this often a running job writes its row
+# How often the background work looks for jobs whose process died.
+RECOVERY_SECONDS = 2.0
 
 
 class JobRunner:
@@ -81,6 +83,26 @@ class JobRunner:
             cache_max_age=self.config.cache_max_age,
             max_pixels=self.config.max_pixels,
         )
+
+    def start_recovery(self, stop: threading.Event) -> threading.Thread:
+        """Recover orphaned jobs now and every `RECOVERY_SECONDS` until `stop` is set.
+
+        Not once only: a killed server's worker may still be dying when its successor starts
+        (its job is then not orphaned yet), and a worker of a running server may die mid-job.
+        One small query per pass and worker.
+        """
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    self.recover()
+                except Exception:  # a locked database now is no reason to stop trying
+                    log.exception("publish job recovery failed")
+                stop.wait(RECOVERY_SECONDS)
+
+        thread = threading.Thread(target=loop, name="publish-job-recovery", daemon=True)
+        thread.start()
+        return thread
 
     def recover(self, jobs: list[Job] | None = None) -> None:
         """Resume (or fail) every unfinished job whose owner is gone; leave live ones alone."""

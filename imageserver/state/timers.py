@@ -102,6 +102,11 @@ class Sweeper:
         """Start the thread."""
         self._thread.start()
 
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when the sweeper is asked to stop: the signal for the app's other background work."""
+        return self._stop
+
     def poke(self) -> None:
         """Recompute the next wake-up (a deadline was just armed)."""
         self._wake.set()

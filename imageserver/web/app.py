@@ -88,7 +88,7 @@ def create_app(
         app.extensions[watch_leader.WATCH_EXTENSION_KEY] = watch_leader.start(
             config, registry.store
         )
-        publish.recover_jobs(app)
+        publish.recover_jobs(app, sweeper.stopping)
     return app
 
 

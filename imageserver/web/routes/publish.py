@@ -7,6 +7,7 @@ under one of those listed. The token applies as on every control route.
 
 from __future__ import annotations
 
+import threading
 from http import HTTPStatus
 
 from flask import Blueprint
@@ -47,9 +48,9 @@ def _create_runner(state: BlueprintSetupState) -> None:
     app.extensions[RUNNER_KEY] = JobRunner(jobs, svc.config)
 
 
-def recover_jobs(app: Flask) -> None:
-    """Resume (or fail) the jobs a dead process left unfinished: background work, at start."""
-    app.extensions[RUNNER_KEY].recover()
+def recover_jobs(app: Flask, stop: threading.Event) -> None:
+    """Resume (or fail) the jobs a dead process left unfinished, in the background until `stop`."""
+    app.extensions[RUNNER_KEY].start_recovery(stop)
 
 
 def _runner() -> JobRunner:
