@@ -20,7 +20,7 @@ from imageserver.loader.errors import ServerError
 from imageserver.loader.errors import ServerUnavailable
 from imageserver.loader.errors import UsageError
 from imageserver.loader.launcher import is_local_host
-from imageserver.loader.run import RunResult
+from imageserver.loader.options import RunResult
 from imageserver.loader.run import resolve_directory
 from imageserver.loader.verify import RetryPolicy
 from imageserver.settings.config import ConfigError

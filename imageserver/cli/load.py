@@ -22,8 +22,8 @@ from imageserver.loader import launcher
 from imageserver.loader import output
 from imageserver.loader.errors import LoaderError
 from imageserver.loader.errors import UsageError
-from imageserver.loader.run import Options
-from imageserver.loader.run import RunResult
+from imageserver.loader.options import Options
+from imageserver.loader.options import RunResult
 from imageserver.loader.run import run
 from imageserver.settings.config import Config
 from imageserver.settings.config import ConfigError
