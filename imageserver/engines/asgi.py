@@ -44,7 +44,7 @@ MCP_ROUTE = "/mcp"
 
 
 def is_mcp_path(path: str) -> bool:
-    """Tell whether a request is for the MCP endpoint (CONTRACT E.5)."""
+    """Tell whether a request is for the MCP endpoint (docs/MCP.md)."""
     return path == MCP_ROUTE or path == MCP_ROUTE + "/"
 
 

@@ -1,4 +1,4 @@
-"""MCP for the image server (CONTRACT E.5): the tools over its HTTP API, stdio and `/mcp`.
+"""MCP for the image server (docs/MCP.md): the tools over its HTTP API, stdio and `/mcp`.
 
 Modules: `client` (the HTTP control API), `tools` (schemas and handlers), `server` (the SDK
 server), `stdio` (`imageserver mcp`), `mount` (`/mcp` in the ASGI app). Importing this

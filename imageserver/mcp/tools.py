@@ -1,4 +1,4 @@
-"""The MCP tools (names and arguments pinned by CONTRACT E.5), each one call of the HTTP API.
+"""The MCP tools (names and arguments pinned in docs/MCP.md), each one call of the HTTP API.
 
 A tool answers with the API's JSON as text (and as structured content). A refusal of the
 API becomes a tool error (`isError`) whose text is the API's `detail`, verbatim, so the
