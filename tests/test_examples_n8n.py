@@ -253,7 +253,7 @@ def test_binary_images_are_uploaded_and_described_by_url(
     n8n: N8n, server: ServerProcess, stub: VendorStub, tmp_path: Path
 ) -> None:
     if ("post", "/api/uploads") not in served_routes(server.base_url):
-        pytest.skip("the server has no POST /api/uploads yet (CONTRACT.md E.6)")
+        pytest.skip("the server has no POST /api/uploads yet (docs/API.md#uploads)")
     # The images to download: served by the server itself from a folder of its own.
     make_frames(tmp_path / "source", 2, ext=".png")
     auth = {"Authorization": f"Bearer {TOKEN}"}

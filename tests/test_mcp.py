@@ -1,4 +1,4 @@
-"""MCP (CONTRACT E.5) against the real server: both transports, driven by the SDK's own client.
+"""MCP (docs/MCP.md) against the real server: both transports, driven by the SDK's own client.
 
 `python server.py` (granian, 2 workers) runs on a free loopback port; `/mcp` is reached with
 `streamable_http_client`, and `imageserver mcp --server URL` is spawned with `stdio_client`.

@@ -27,7 +27,7 @@ from tests.support.live import process_group
 from tests.support.live import write_file
 from tests.support.waiting import wait_until
 
-# The contract serves a closed frame within 1 s (docs/API.md, CONTRACT D.4). The tests check 3x
+# The contract serves a closed frame within 1 s (docs/API.md#live-folders). The tests check 3x
 # that, so a loaded 2-core CI machine does not fail them; `python -m bench.watch` measures the
 # latency itself (p50/p99 close to first 200).
 CONTRACT_SERVED_WITHIN_SECONDS = 1.0
