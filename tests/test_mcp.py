@@ -162,8 +162,15 @@ async def scenario(session: ClientSession, folder: Path, token: str | None, sign
     page = (await call_ok(session, "list_images", directory_id=dir_id, limit=2)).structured_content
     assert page["total"] == 3
     assert [image["name"] for image in page["images"]] == ["big.jpg", "small with space.png"]
-    rest = await call_ok(session, "list_images", directory_id=dir_id, offset=2, unique=True)
+    rest = await call_ok(session, "list_images", directory_id=dir_id, offset=2)
     assert [image["name"] for image in rest.structured_content["images"]] == ["sub/nested.jpg"]
+    # `unique` reaches the server's near-duplicate collapse: every kept frame says how many
+    # it stands for, and together they stand for all three.
+    unique = await call_ok(session, "list_images", directory_id=dir_id, unique=True)
+    kept = unique.structured_content["images"]
+    assert kept and kept[0]["name"] == "big.jpg"
+    assert sum(1 + image["duplicates"] for image in kept) == 3
+    assert unique.structured_content["total"] == len(kept)
 
     for preset in ("claude", "thumb"):
         result = await call_ok(session, "get_image", directory_id=dir_id, name="big.jpg",
