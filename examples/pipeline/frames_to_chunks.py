@@ -13,7 +13,8 @@
 
 The server must be running (`python server.py`) and allowed to read `--work`
 (`IMAGE_SERVER_ALLOWED_ROOTS`). Prints the chunk file's path; exit status 0, or 1 with
-one line on stderr.
+one line on stderr. `recording_to_model.py` is the server-side path: the server cuts the
+recording itself (no ffmpeg here), keeps the unique frames and draws contact sheets.
 """
 
 from __future__ import annotations
