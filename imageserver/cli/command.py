@@ -33,7 +33,7 @@ commands:
              (the same as load --publish s3://BUCKET/PREFIX)
   unload     unload the current directory, or one with --id (unload_directory.sh)
   status     exit 0 while a server answers /healthz, 3 when none does
-  mcp        serve the MCP tools over stdio for a running server: mcp --server URL [--token T]
+  mcp        serve the MCP tools over stdio: mcp --server URL [--token T] [--no-start]
   upload     upload image files to the server's inbox and print their stable URLs
 
 '{PROG} COMMAND --help' shows the flags of each command."""

@@ -6,11 +6,15 @@ not help a remote URL, and probing remote hosts is not our business.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable
+from collections.abc import Callable
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -27,6 +31,9 @@ DEFAULT_START_COMMAND: tuple[str, ...] = (
 )
 # persistent_run.sh returns once the server is forked; this only bounds a hung script.
 START_COMMAND_TIMEOUT_SECONDS = 60
+# Once the command returned, how long the new server may take to answer `/healthz`.
+START_WAIT_SECONDS = 20.0
+START_POLL_SECONDS = 0.25
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
@@ -43,6 +50,11 @@ def is_local_host(host: str) -> bool:
     except ValueError:
         return host == socket.gethostname().lower()
     return address.is_loopback or address.is_unspecified
+
+
+def host_of(url: str) -> str:
+    """Return the host of an http(s) URL, lower-cased ("" when it names none)."""
+    return urlsplit(url).hostname or ""
 
 
 def port_of(url: str) -> int:
@@ -80,3 +92,34 @@ def start_server(command: Sequence[str], port: int) -> None:
         raise ServerUnavailable(
             f"could not start the server: {' '.join(argv)} exited with {completed.returncode}"
         )
+
+
+async def ensure_server(
+    url: str,
+    healthy: Callable[[], Awaitable[bool]],
+    command: Sequence[str],
+    wait_seconds: float = START_WAIT_SECONDS,
+) -> bool:
+    """Make sure a server answers at `url`, starting a local one (`start_server`) when none does.
+
+    :param healthy: asks `/healthz` once: True when the server answers, False when nothing does
+        (it may raise when something else answers).
+    :return: False when a server already answered, True when this call started it.
+    :raise ServerUnavailable: nothing answers and `url` is remote, or the server does not start
+        or does not answer within `wait_seconds`.
+    """
+    if await healthy():
+        return False
+    if not is_local_host(host_of(url)):
+        raise ServerUnavailable(
+            f"no image server answers at {url}; it is not on this machine, so start it there first"
+        )
+    await asyncio.to_thread(start_server, command, port_of(url))
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if await healthy():
+            return True
+        await asyncio.sleep(START_POLL_SECONDS)
+    raise ServerUnavailable(
+        f"started the server, but nothing answered at {url} within {wait_seconds:.0f} s"
+    )

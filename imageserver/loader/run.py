@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -30,15 +29,11 @@ from imageserver.loader import verify
 from imageserver.loader.client import ServerClient
 from imageserver.loader.client import open_session
 from imageserver.loader.client import variant_urls
-from imageserver.loader.errors import ServerUnavailable
 from imageserver.loader.options import Options
 from imageserver.loader.options import RunResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-START_WAIT_SECONDS = 20.0
-START_POLL_SECONDS = 0.25
 
 
 def resolve_directory(given: str, frame_base_dir: str | None) -> str:
@@ -69,7 +64,7 @@ async def run(options: Options) -> RunResult:
         )
         async with open_session(options.workers) as session:
             client = ServerClient(session, options.server, options.token)
-            await ensure_server(client, files, options)
+            await ensure_server(client, options)
             dir_id = await load_or_reuse(client, directory, options)
             variant = dict(options.variant)
             listing = {"unique": "true"} if options.unique else {}
@@ -89,31 +84,13 @@ async def run(options: Options) -> RunResult:
     return RunResult(written, len(images), len(failures))
 
 
-async def ensure_server(client: ServerClient, files: ThreadPoolExecutor, options: Options) -> None:
+async def ensure_server(client: ServerClient, options: Options) -> None:
     """Make sure a server answers at `--server`, starting a local one when none does.
 
     :raise ServerUnavailable: nothing answers and the server is remote or does not start.
     """
-    if await client.healthy():
-        return
-    host = _host_of(options.server)
-    if not launcher.is_local_host(host):
-        raise ServerUnavailable(
-            f"no image server answers at {options.server}; it is not on this machine, "
-            "so start it there first"
-        )
-    port = launcher.port_of(options.server)
-    await _in_thread(files, launcher.start_server, options.start_command, port)
-    deadline = time.monotonic() + START_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if await client.healthy():
-            log.info("Server started at %s", options.server)
-            return
-        await asyncio.sleep(START_POLL_SECONDS)
-    raise ServerUnavailable(
-        f"started the server, but nothing answered at {options.server} "
-        f"within {START_WAIT_SECONDS:.0f} s"
-    )
+    if await launcher.ensure_server(options.server, client.healthy, options.start_command):
+        log.info("Server started at %s", options.server)
 
 
 async def load_or_reuse(client: ServerClient, directory: str, options: Options) -> str:
@@ -260,10 +237,6 @@ def _document(
         extras["images"] = [{key: image.get(key) for key in keys} for image in images]
     urls = [image["url"] for image in images]
     return output.build_document(directory, urls, summary, extras, now)
-
-
-def _host_of(url: str) -> str:
-    return urlsplit(url).hostname or ""
 
 
 async def _in_thread(files: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> T:

@@ -19,6 +19,7 @@ import httpx2
 
 # A load indexes the folder before it answers; a large folder takes a while.
 DEFAULT_TIMEOUT_SECONDS = 120.0
+HEALTH_TIMEOUT_SECONDS = 5.0
 JOB_POLL_SECONDS = 0.25
 FINISHED_JOB_STATES = ("done", "failed")
 
@@ -77,6 +78,24 @@ class ImageServerApi:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
         self.timeout = timeout
+
+    async def healthy(self) -> bool:
+        """Return True when `/healthz` answers 200, False when nothing answers.
+
+        :raise ApiError: something answers, but not like the image server.
+        """
+        url = f"{self.base_url}/healthz"
+        async with httpx2.AsyncClient(timeout=HEALTH_TIMEOUT_SECONDS) as client:
+            try:
+                response = await client.get(url)
+            except httpx2.HTTPError:
+                return False
+        if response.status_code != 200:
+            raise ApiError(
+                response.status_code,
+                f"{url} answered {response.status_code}; is this the image server?",
+            )
+        return True
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         # One client per call: a tool call is a handful of requests, and nothing (an event
