@@ -88,3 +88,29 @@ def save(store: Store, root: str, facts: Iterable[FileFacts]) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+# The index of one directory joined with the stored rows of its folder, in name order: the
+# size/mtime check is done by SQLite, so only a name, two ints and a hash cross into Python.
+_INDEX_HASHES = """
+SELECT i.name, i.size, i.mtime_ns, f.hash, f.size IS NOT NULL
+FROM images AS i
+LEFT JOIN image_facts AS f
+    ON f.root = ? AND f.name = i.name AND f.size = i.size AND f.mtime_ns = i.mtime_ns
+WHERE i.dir_id = ?
+ORDER BY i.name
+"""
+
+
+def index_hashes(
+    store: Store, dir_id: str, root: str
+) -> list[tuple[str, int, int, str | None, int]]:
+    """Return `(name, size, mtime_ns, hash, current)` for every indexed name of `dir_id`.
+
+    `current` is 1 when a stored row under `root` still describes the file (its `hash` may
+    be None: unreadable), 0 when the row is missing or stale (`hash` is then None). One
+    query, plain tuples: the whole-folder `?unique=true` reads 100,000 rows this way.
+    """
+    cursor = store.connection().cursor()
+    cursor.row_factory = None  # tuples, not sqlite3.Row: a third of the time at 100,000 rows
+    return cursor.execute(_INDEX_HASHES, (root, dir_id)).fetchall()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from imageserver.frames import catalog
 from imageserver.frames import phash
+from imageserver.state import image_facts
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.registry import Directory
@@ -54,39 +56,50 @@ def frame_times(svc: Services, directory: Directory) -> dict[str, float] | None:
     return _remember(_times, key, times)
 
 
-def all_rows(svc: Services, directory: Directory) -> list[ImageEntry]:
-    """Return the whole index of a directory, sorted by name."""
-    return svc.registry.image_page(directory.id, 0, max(directory.image_count, 1))
-
-
 def kept_frames(
     svc: Services, directory: Directory, distance: int, times: dict[str, float] | None
 ) -> list[dict[str, Any]]:
     """Return the frames `?unique=true` keeps, each with `duplicates` (and `t_from`/`t_to`).
 
-    Hashes missing from the state database are computed first (a thread pool).
+    One query reads the index with the stored hashes that still hold; hashes missing from
+    the state database are computed first (a thread pool). Only kept frames become dicts.
     """
     key = (directory.id, directory.load_seq, directory.delta_seq, distance)
     cached = _kept.get(key)
     if cached is not None:
         return cached
-    entries = all_rows(svc, directory)
-    found = catalog.ensure(svc.registry.store, directory.real_path, entries, whole_folder=True)
-    rows = []
-    for entry in entries:
-        row: dict[str, Any] = {
-            "name": entry.name,
-            "size": entry.size,
-            "mtime_ns": entry.mtime_ns,
-            "hash": catalog.hash_value(found[entry.name]),
-        }
-        if times is not None and entry.name in times:
-            row["t"] = times[entry.name]
-        rows.append(row)
-    kept = phash.collapse(rows, distance)
-    for row in kept:
-        del row["hash"]
+    rows = image_facts.index_hashes(svc.registry.store, directory.id, directory.real_path)
+    rows.sort(key=itemgetter(0))  # Python's order, as `collapse` walks (~free: SQL sorted)
+    hashes = [None if h is None else int(h, 16) for _, _, _, h, _ in rows]
+    missing = [(i, ImageEntry(*row[:3])) for i, row in enumerate(rows) if not row[4]]
+    if missing:
+        store, root = svc.registry.store, directory.real_path
+        found = catalog.ensure(store, root, [entry for _, entry in missing])
+        for i, entry in missing:
+            hashes[i] = catalog.hash_value(found[entry.name])
+    positions = phash.kept_indices(hashes, distance)
+    ends = positions[1:] + [len(rows)] if positions else []
+    kept = []
+    for start, end in zip(positions, ends, strict=True):
+        name, size, mtime_ns = rows[start][:3]
+        row: dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
+        if times is not None and name in times:
+            row["t"] = times[name]
+        row["duplicates"] = end - start - 1
+        if times is not None:
+            _add_span(row, times, [r[0] for r in rows[start + 1 : end]])
+        kept.append(row)
     return _remember(_kept, key, kept)
+
+
+def _add_span(row: dict[str, Any], times: dict[str, float], dropped: list[str]) -> None:
+    """`t_from` and `t_to` of a kept frame, exactly as `phash.collapse` gives them."""
+    if "t" in row:
+        row["t_from"] = row["t_to"] = row["t"]
+    for name in reversed(dropped):
+        if name in times:
+            row["t_to"] = times[name]
+            break
 
 
 def facts_of(
