@@ -9,10 +9,14 @@ hex text: 256 bits do not fit an SQLite integer. Nothing here imports Flask.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
+from array import array
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imageserver.state.store import Store
 
@@ -27,6 +31,18 @@ CREATE TABLE IF NOT EXISTS image_facts (
     height INTEGER,
     format TEXT,
     PRIMARY KEY (root, name)
+)
+"""
+# The collapsed `?unique=true` list of a folder, per index digest and distance, so a second
+# worker and a re-load of an unchanged folder reuse it. Any write of the folder's facts rows
+# drops it (`save`); a new digest replaces the folder's older ones (`save_unique`).
+UNIQUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unique_lists (
+    root TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    distance INTEGER NOT NULL,
+    kept TEXT NOT NULL,
+    PRIMARY KEY (root, digest, distance)
 )
 """
 # SQLite's default limit of host parameters per statement is 32766; stay well under it.
@@ -49,6 +65,7 @@ class FileFacts:
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the table when missing (every worker may call it at start-up)."""
     conn.execute(SCHEMA)
+    conn.execute(UNIQUE_SCHEMA)
 
 
 def stored(store: Store, root: str, names: Sequence[str]) -> dict[str, FileFacts]:
@@ -88,6 +105,7 @@ def save(store: Store, root: str, facts: Iterable[FileFacts]) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        conn.execute("DELETE FROM unique_lists WHERE root = ?", (root,))
 
 
 # The index of one directory joined with the stored rows of its folder, in name order: the
@@ -103,7 +121,7 @@ ORDER BY i.name
 
 
 def index_hashes(
-    store: Store, dir_id: str, root: str
+    conn: sqlite3.Connection, dir_id: str, root: str
 ) -> list[tuple[str, int, int, str | None, int]]:
     """Return `(name, size, mtime_ns, hash, current)` for every indexed name of `dir_id`.
 
@@ -111,6 +129,45 @@ def index_hashes(
     be None: unreadable), 0 when the row is missing or stale (`hash` is then None). One
     query, plain tuples: the whole-folder `?unique=true` reads 100,000 rows this way.
     """
-    cursor = store.connection().cursor()
+    cursor = conn.cursor()
     cursor.row_factory = None  # tuples, not sqlite3.Row: a third of the time at 100,000 rows
     return cursor.execute(_INDEX_HASHES, (root, dir_id)).fetchall()
+
+
+def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
+    """A digest of a directory's index (names, sizes, mtimes in name order).
+
+    Equal digests mean the same files as the index knows them, whatever the load: a
+    re-load of an unchanged folder keeps it. Names never hold NUL, so joining on it is
+    unambiguous.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? ORDER BY name", (dir_id,)
+    ).fetchall()
+    digest = hashlib.sha256("\0".join([row[0] for row in rows]).encode("utf-8", "surrogatepass"))
+    digest.update(array("q", [row[1] for row in rows]).tobytes())
+    digest.update(array("q", [row[2] for row in rows]).tobytes())
+    return f"{len(rows)}-{digest.hexdigest()}"
+
+
+def stored_unique(conn: sqlite3.Connection, root: str, digest: str, distance: int) -> Any:
+    """Return the stored collapsed list (decoded JSON), or None when there is none."""
+    row = conn.execute(
+        "SELECT kept FROM unique_lists WHERE root = ? AND digest = ? AND distance = ?",
+        (root, digest, distance),
+    ).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def save_unique(store: Store, root: str, digest: str, distance: int, kept: Any) -> None:
+    """Store a collapsed list (any JSON value), dropping the folder's lists of older digests."""
+    text = json.dumps(kept, separators=(",", ":"))
+    with store.write() as conn:
+        conn.execute("DELETE FROM unique_lists WHERE root = ? AND digest != ?", (root, digest))
+        conn.execute(
+            "INSERT OR REPLACE INTO unique_lists (root, digest, distance, kept)"
+            " VALUES (?, ?, ?, ?)",
+            (root, digest, distance, text),
+        )
