@@ -106,3 +106,25 @@ def test_kept_frames_match_and_are_reused(tmp_path, seed):
     with store.read() as conn:
         assert not facts or image_facts.stored_unique(conn, root, digest, distance) is None
     store.close()
+
+
+def test_a_load_records_the_digest_a_listing_would_compute(tmp_path):
+    from imageserver.state.registry import Registry
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for name in ("b.png", "a.png", "ü.png"):
+        (folder / name).write_bytes(b"x" * len(name))
+    store = Store(str(tmp_path / "state" / "state.sqlite3"))
+    registry = Registry(store, lambda: 0.0, 0)
+    registry.initialise()
+    directory = registry.load(str(folder), str(folder), False, 0)
+    with store.read() as conn:
+        recorded = image_facts.index_digest(conn, directory.id)
+        conn.execute("UPDATE directories SET delta_seq = 1")  # as a live-folder batch would
+        computed = image_facts.index_digest(conn, directory.id)
+    assert recorded == computed
+    again = registry.load(str(folder), str(folder), False, 0)  # unchanged files: same digest
+    with store.read() as conn:
+        assert image_facts.index_digest(conn, again.id) == recorded
+    store.close()

@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from imageserver.state.store import Store
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS unique_lists (
     PRIMARY KEY (root, digest, distance)
 )
 """
+# The digest of the index each load wrote (`index_digest`), so a listing need not read it.
+DIGEST_SCHEMA = """
+CREATE TABLE IF NOT EXISTS index_digests (
+    dir_id TEXT PRIMARY KEY,
+    load_seq INTEGER NOT NULL,
+    digest TEXT NOT NULL
+)
+"""
 # SQLite's default limit of host parameters per statement is 32766; stay well under it.
 _CHUNK = 900
 
@@ -66,6 +75,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     """Create the table when missing (every worker may call it at start-up)."""
     conn.execute(SCHEMA)
     conn.execute(UNIQUE_SCHEMA)
+    conn.execute(DIGEST_SCHEMA)
 
 
 def stored(store: Store, root: str, names: Sequence[str]) -> dict[str, FileFacts]:
@@ -134,22 +144,49 @@ def index_hashes(
     return cursor.execute(_INDEX_HASHES, (root, dir_id)).fetchall()
 
 
-def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
-    """A digest of a directory's index (names, sizes, mtimes in name order).
+def digest_of(rows: Sequence[tuple[str, int, int]]) -> str:
+    """A digest of index rows `(name, size, mtime_ns)`, taken in Python's name order.
 
-    Equal digests mean the same files as the index knows them, whatever the load: a
-    re-load of an unchanged folder keeps it. Names never hold NUL, so joining on it is
-    unambiguous.
+    Names never hold NUL, so joining on it is unambiguous.
     """
+    ordered = sorted(rows, key=itemgetter(0))  # ~free when already sorted
+    names = "\0".join([row[0] for row in ordered]).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(names)
+    digest.update(array("q", [row[1] for row in ordered]).tobytes())
+    digest.update(array("q", [row[2] for row in ordered]).tobytes())
+    return f"{len(ordered)}-{digest.hexdigest()}"
+
+
+def remember_load_digest(
+    conn: sqlite3.Connection, dir_id: str, load_seq: int, rows: Sequence[tuple[str, int, int]]
+) -> None:
+    """Record the digest of the index a load just wrote (inside the load's transaction)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO index_digests (dir_id, load_seq, digest) VALUES (?, ?, ?)",
+        (dir_id, load_seq, digest_of(rows)),
+    )
+
+
+def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
+    """The digest of a directory's index as it is now: equal digests mean the same files
+    as the index knows them (names, sizes, mtimes), whatever the load, so a re-load of an
+    unchanged folder keeps it.
+
+    The load's recorded digest when no live-folder batch changed the index since; otherwise
+    it is read from the index (about 60 ms at 100,000 names).
+    """
+    row = conn.execute(
+        "SELECT g.digest FROM index_digests AS g JOIN directories AS d"
+        " ON d.id = g.dir_id AND d.load_seq = g.load_seq AND d.delta_seq = 0"
+        " WHERE g.dir_id = ?",
+        (dir_id,),
+    ).fetchone()
+    if row is not None:
+        return row[0]
     cursor = conn.cursor()
     cursor.row_factory = None
-    rows = cursor.execute(
-        "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? ORDER BY name", (dir_id,)
-    ).fetchall()
-    digest = hashlib.sha256("\0".join([row[0] for row in rows]).encode("utf-8", "surrogatepass"))
-    digest.update(array("q", [row[1] for row in rows]).tobytes())
-    digest.update(array("q", [row[2] for row in rows]).tobytes())
-    return f"{len(rows)}-{digest.hexdigest()}"
+    query = "SELECT name, size, mtime_ns FROM images WHERE dir_id = ?"
+    return digest_of(cursor.execute(query, (dir_id,)).fetchall())
 
 
 def stored_unique(conn: sqlite3.Connection, root: str, digest: str, distance: int) -> Any:
