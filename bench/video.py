@@ -11,7 +11,8 @@
 (c) `GET /api/directories/<id>/images?unique=true&limit=1000` on the real server
     (`python server.py`, 2 workers) with `--frames` names (hard links of a few small JPEGs)
     whose `image_facts` rows are written beforehand, so it measures the listing once hashed:
-    first request after a (re-)load, and warm. The issue's aim is under 200 ms.
+    the very first request (nothing stored: join, collapse, store), the first after each
+    (re-)load (the stored list), and warm. The issue's aim is under 200 ms.
 
 `--quick` is a 1-minute recording and 20,000 names. Loopback only; media never leaves
 `bench/results/` (ignored by git) and the temp folders.
@@ -222,10 +223,12 @@ def bench_unique(work: Path, count: int, repeats: int) -> list[Row]:
         dir_id = requests.post(server.url("/load-directory"), json=load, timeout=300).json()["id"]
         kept = prefill_facts(work / "state", dir_id, os.path.realpath(folder))
         url = server.url(f"/api/directories/{dir_id}/images?unique=true&limit=1000")
+        with requests.Session() as session:  # nothing stored yet: join, collapse, store
+            computed = [timed_get(session, url, kept)]
         first = []
         for _ in range(repeats):
-            # A re-load moves load_seq, so the worker's collapsed list is rebuilt from SQLite;
-            # the facts rows are keyed by path, size and mtime and stay valid.
+            # A re-load moves load_seq, so the worker's own list is gone; the list stored in
+            # SQLite (same files: same index digest) and the facts rows stay valid.
             requests.post(server.url("/load-directory"), json=load, timeout=300).raise_for_status()
             with requests.Session() as session:
                 first.append(timed_get(session, url, kept))
@@ -235,7 +238,12 @@ def bench_unique(work: Path, count: int, repeats: int) -> list[Row]:
     finally:
         server.stop()
     rows: list[Row] = []
-    for label, times in (("first after a (re-)load", first), ("warm", warm)):
+    cases = (
+        ("first ever (computed and stored)", computed),
+        ("first after a (re-)load", first),
+        ("warm", warm),
+    )
+    for label, times in cases:
         ms = statistics.median(times)
         verdict = f"aim < {AIM_MS:.0f} ms: {'met' if ms < AIM_MS else 'NOT met'}"
         rows.append(

@@ -23,6 +23,7 @@ import requests
 
 from imageserver.web.session import COOKIE_NAME
 from tests.conftest import Api
+from tests.support import recording
 from tests.support.browser import console_errors
 from tests.support.browser import require_browser
 from tests.support.browser import start_chromium
@@ -108,6 +109,36 @@ def test_filter_shows_only_matching_names(page: Any, api: Api, tmp_path: Path) -
     page.find_element("id", "filter").clear()
     page.find_element("id", "filter").send_keys(" ")  # an input event with an empty query
     wait_for(lambda: tile_names(page) == names, "the unfiltered grid again")
+
+
+def test_unique_toggle_shows_only_kept_frames(page: Any, api: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    same, other = recording.draw_screen((320, 180), 1, 2), recording.draw_screen((320, 180), 5, 6)
+    for name in ("a.png", "b.png", "c.png"):
+        same.save(folder / name)
+    other.save(folder / "d.png")
+    dir_id = api.load(folder)["id"]
+    open_grid(page, api.base_url, dir_id, decoded=4)
+    assert tile_names(page) == ["a.png", "b.png", "c.png", "d.png"]
+    page.find_element("id", "unique").click()
+    wait_for(lambda: page.find_element("id", "count").text == "2 unique", "the unique count")
+    wait_for(lambda: tile_names(page) == ["a.png", "d.png"], "the kept frames")
+    # The page asked the listing API for the kept frames and shows their duplicates.
+    listed = page.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(u => u.includes('/images?'))"
+    )
+    assert any("unique=true" in url for url in listed), listed
+    captions = page.execute_script(
+        "return Array.from(document.querySelectorAll('#grid .tile[data-name]'))"
+        ".map(t => [t.dataset.duplicates, t.querySelector('figcaption').textContent])"
+    )
+    assert captions == [["2", "a.png +2"], ["0", "d.png"]]
+    assert page.find_element("id", "filter").get_property("disabled") is True
+    page.find_element("id", "unique").click()
+    wait_for(lambda: len(tile_names(page)) == 4, "every frame again")
+    assert page.find_element("id", "count").text == "4 images"
 
 
 def test_viewer_copy_buttons_hold_the_right_urls(page: Any, api: Api, frames: Path) -> None:

@@ -105,6 +105,22 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def kept_indices(hashes: Sequence[int | None], distance: int = DEFAULT_DISTANCE) -> list[int]:
+    """Positions of the entries `collapse` keeps, for hashes already in name order.
+
+    The entries dropped for a kept one are the ones up to the next kept position. Works on
+    plain ints, so a caller with 100,000 rows builds no dict per row.
+    """
+    kept: list[int] = []
+    last: int | None = None
+    for i, h in enumerate(hashes):
+        if h is not None and last is not None and (h ^ last).bit_count() <= distance:
+            continue
+        kept.append(i)
+        last = h
+    return kept
+
+
 def collapse(
     entries: Iterable[dict[str, Any]], distance: int = DEFAULT_DISTANCE
 ) -> list[dict[str, Any]]:
@@ -116,24 +132,17 @@ def collapse(
     one's). An entry whose hash is None is always kept and never absorbs others.
     """
     ordered = sorted(entries, key=itemgetter("name"))  # timsort: ~free if already sorted
+    positions = kept_indices([entry.get("hash") for entry in ordered], distance)
+    ends = positions[1:] + [len(ordered)] if positions else []
     kept: list[dict[str, Any]] = []
-    last_hash: int | None = None
-    current: dict[str, Any] | None = None
-    for entry in ordered:
-        h = entry.get("hash")
-        if (
-            current is not None
-            and h is not None
-            and last_hash is not None
-            and ((h ^ last_hash).bit_count() <= distance)
-        ):
-            current["duplicates"] += 1
-            if "t" in entry:
-                current["t_to"] = entry["t"]
-            continue
-        current = dict(entry, duplicates=0)
+    for start, end in zip(positions, ends, strict=True):
+        entry = ordered[start]
+        current = dict(entry, duplicates=end - start - 1)
         if "t" in entry:
             current["t_from"] = current["t_to"] = entry["t"]
+        for i in range(end - 1, start, -1):  # t_to: the last dropped entry's t, if any has one
+            if "t" in ordered[i]:
+                current["t_to"] = ordered[i]["t"]
+                break
         kept.append(current)
-        last_hash = h
     return kept

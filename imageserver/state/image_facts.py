@@ -9,10 +9,15 @@ hex text: 256 bits do not fit an SQLite integer. Nothing here imports Flask.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
+from array import array
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from imageserver.state.store import Store
 
@@ -27,6 +32,26 @@ CREATE TABLE IF NOT EXISTS image_facts (
     height INTEGER,
     format TEXT,
     PRIMARY KEY (root, name)
+)
+"""
+# The collapsed `?unique=true` list of a folder, per index digest and distance, so a second
+# worker and a re-load of an unchanged folder reuse it. Any write of the folder's facts rows
+# drops it (`save`); a new digest replaces the folder's older ones (`save_unique`).
+UNIQUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS unique_lists (
+    root TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    distance INTEGER NOT NULL,
+    kept TEXT NOT NULL,
+    PRIMARY KEY (root, digest, distance)
+)
+"""
+# The digest of the index each load wrote (`index_digest`), so a listing need not read it.
+DIGEST_SCHEMA = """
+CREATE TABLE IF NOT EXISTS index_digests (
+    dir_id TEXT PRIMARY KEY,
+    load_seq INTEGER NOT NULL,
+    digest TEXT NOT NULL
 )
 """
 # SQLite's default limit of host parameters per statement is 32766; stay well under it.
@@ -49,6 +74,8 @@ class FileFacts:
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the table when missing (every worker may call it at start-up)."""
     conn.execute(SCHEMA)
+    conn.execute(UNIQUE_SCHEMA)
+    conn.execute(DIGEST_SCHEMA)
 
 
 def stored(store: Store, root: str, names: Sequence[str]) -> dict[str, FileFacts]:
@@ -87,4 +114,97 @@ def save(store: Store, root: str, facts: Iterable[FileFacts]) -> None:
             " (root, name, size, mtime_ns, hash, width, height, format)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+        conn.execute("DELETE FROM unique_lists WHERE root = ?", (root,))
+
+
+# The index of one directory joined with the stored rows of its folder, in name order: the
+# size/mtime check is done by SQLite, so only a name, two ints and a hash cross into Python.
+_INDEX_HASHES = """
+SELECT i.name, i.size, i.mtime_ns, f.hash, f.size IS NOT NULL
+FROM images AS i
+LEFT JOIN image_facts AS f
+    ON f.root = ? AND f.name = i.name AND f.size = i.size AND f.mtime_ns = i.mtime_ns
+WHERE i.dir_id = ?
+ORDER BY i.name
+"""
+
+
+def index_hashes(
+    conn: sqlite3.Connection, dir_id: str, root: str
+) -> list[tuple[str, int, int, str | None, int]]:
+    """Return `(name, size, mtime_ns, hash, current)` for every indexed name of `dir_id`.
+
+    `current` is 1 when a stored row under `root` still describes the file (its `hash` may
+    be None: unreadable), 0 when the row is missing or stale (`hash` is then None). One
+    query, plain tuples: the whole-folder `?unique=true` reads 100,000 rows this way.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None  # tuples, not sqlite3.Row: a third of the time at 100,000 rows
+    return cursor.execute(_INDEX_HASHES, (root, dir_id)).fetchall()
+
+
+def digest_of(rows: Sequence[tuple[str, int, int]]) -> str:
+    """A digest of index rows `(name, size, mtime_ns)`, taken in Python's name order.
+
+    Names never hold NUL, so joining on it is unambiguous.
+    """
+    ordered = sorted(rows, key=itemgetter(0))  # ~free when already sorted
+    names = "\0".join([row[0] for row in ordered]).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(names)
+    digest.update(array("q", [row[1] for row in ordered]).tobytes())
+    digest.update(array("q", [row[2] for row in ordered]).tobytes())
+    return f"{len(ordered)}-{digest.hexdigest()}"
+
+
+def remember_load_digest(
+    conn: sqlite3.Connection, dir_id: str, load_seq: int, rows: Sequence[tuple[str, int, int]]
+) -> None:
+    """Record the digest of the index a load just wrote (inside the load's transaction)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO index_digests (dir_id, load_seq, digest) VALUES (?, ?, ?)",
+        (dir_id, load_seq, digest_of(rows)),
+    )
+
+
+def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
+    """The digest of a directory's index as it is now: equal digests mean the same files
+    as the index knows them (names, sizes, mtimes), whatever the load, so a re-load of an
+    unchanged folder keeps it.
+
+    The load's recorded digest when no live-folder batch changed the index since; otherwise
+    it is read from the index (about 60 ms at 100,000 names).
+    """
+    row = conn.execute(
+        "SELECT g.digest FROM index_digests AS g JOIN directories AS d"
+        " ON d.id = g.dir_id AND d.load_seq = g.load_seq AND d.delta_seq = 0"
+        " WHERE g.dir_id = ?",
+        (dir_id,),
+    ).fetchone()
+    if row is not None:
+        return row[0]
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    query = "SELECT name, size, mtime_ns FROM images WHERE dir_id = ?"
+    return digest_of(cursor.execute(query, (dir_id,)).fetchall())
+
+
+def stored_unique(conn: sqlite3.Connection, root: str, digest: str, distance: int) -> Any:
+    """Return the stored collapsed list (decoded JSON), or None when there is none."""
+    row = conn.execute(
+        "SELECT kept FROM unique_lists WHERE root = ? AND digest = ? AND distance = ?",
+        (root, digest, distance),
+    ).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def save_unique(store: Store, root: str, digest: str, distance: int, kept: Any) -> None:
+    """Store a collapsed list (any JSON value), dropping the folder's lists of older digests."""
+    text = json.dumps(kept, separators=(",", ":"))
+    with store.write() as conn:
+        conn.execute("DELETE FROM unique_lists WHERE root = ? AND digest != ?", (root, digest))
+        conn.execute(
+            "INSERT OR REPLACE INTO unique_lists (root, digest, distance, kept)"
+            " VALUES (?, ?, ?, ?)",
+            (root, digest, distance, text),
         )

@@ -155,6 +155,8 @@ class Registry(IndexReads):
                 "INSERT INTO images (dir_id, name, size, mtime_ns) VALUES (?, ?, ?, ?)",
                 ((dir_id, e.name, e.size, e.mtime_ns) for e in entries),
             )
+            rows = [(e.name, e.size, e.mtime_ns) for e in entries]
+            image_facts.remember_load_digest(conn, dir_id, load_seq, rows)
             timers.arm(conn, dir_id, timeout_minutes, now)
             if make_current:
                 set_meta(conn, "current", dir_id)

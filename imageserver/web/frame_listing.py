@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from imageserver.frames import catalog
 from imageserver.frames import phash
+from imageserver.state import image_facts
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.registry import Directory
@@ -54,39 +56,96 @@ def frame_times(svc: Services, directory: Directory) -> dict[str, float] | None:
     return _remember(_times, key, times)
 
 
-def all_rows(svc: Services, directory: Directory) -> list[ImageEntry]:
-    """Return the whole index of a directory, sorted by name."""
-    return svc.registry.image_page(directory.id, 0, max(directory.image_count, 1))
-
-
 def kept_frames(
     svc: Services, directory: Directory, distance: int, times: dict[str, float] | None
 ) -> list[dict[str, Any]]:
     """Return the frames `?unique=true` keeps, each with `duplicates` (and `t_from`/`t_to`).
 
-    Hashes missing from the state database are computed first (a thread pool).
+    A list another worker (or an earlier load of the same files) stored is reused when the
+    index digest matches. Otherwise one query reads the index with the stored hashes that
+    still hold, hashes missing from the state database are computed (a thread pool), and
+    only kept frames become dicts; the result is stored for the other workers.
     """
     key = (directory.id, directory.load_seq, directory.delta_seq, distance)
     cached = _kept.get(key)
     if cached is not None:
         return cached
-    entries = all_rows(svc, directory)
-    found = catalog.ensure(svc.registry.store, directory.real_path, entries, whole_folder=True)
-    rows = []
-    for entry in entries:
-        row: dict[str, Any] = {
-            "name": entry.name,
-            "size": entry.size,
-            "mtime_ns": entry.mtime_ns,
-            "hash": catalog.hash_value(found[entry.name]),
-        }
-        if times is not None and entry.name in times:
-            row["t"] = times[entry.name]
-        rows.append(row)
-    kept = phash.collapse(rows, distance)
-    for row in kept:
-        del row["hash"]
+    store, root = svc.registry.store, directory.real_path
+    with store.read() as conn:  # one snapshot: the digest names exactly the rows read
+        digest = image_facts.index_digest(conn, directory.id)
+        stored = image_facts.stored_unique(conn, root, digest, distance)
+        kept = None if stored is None else _from_stored(stored, times)
+        rows = [] if kept is not None else image_facts.index_hashes(conn, directory.id, root)
+    if kept is None:
+        kept, runs = _collapse(svc, directory, rows, distance, times)
+        image_facts.save_unique(store, root, digest, distance, runs)
     return _remember(_kept, key, kept)
+
+
+def _collapse(
+    svc: Services,
+    directory: Directory,
+    rows: list[tuple[str, int, int, str | None, int]],
+    distance: int,
+    times: dict[str, float] | None,
+) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """The kept frames, and `[name, size, mtime_ns, duplicates, last dropped name]` each."""
+    rows.sort(key=itemgetter(0))  # Python's order, as `collapse` walks (~free: SQL sorted)
+    hashes = [None if h is None else int(h, 16) for _, _, _, h, _ in rows]
+    missing = [(i, ImageEntry(*row[:3])) for i, row in enumerate(rows) if not row[4]]
+    if missing:
+        store, root = svc.registry.store, directory.real_path
+        found = catalog.ensure(store, root, [entry for _, entry in missing])
+        for i, entry in missing:
+            hashes[i] = catalog.hash_value(found[entry.name])
+    positions = phash.kept_indices(hashes, distance)
+    ends = positions[1:] + [len(rows)] if positions else []
+    kept, runs = [], []
+    for start, end in zip(positions, ends, strict=True):
+        name, size, mtime_ns = rows[start][:3]
+        row: dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
+        if times is not None and name in times:
+            row["t"] = times[name]
+        row["duplicates"] = end - start - 1
+        if times is not None:
+            _add_span(row, times, [r[0] for r in rows[start + 1 : end]])
+        kept.append(row)
+        runs.append(
+            [name, size, mtime_ns, end - start - 1, rows[end - 1][0] if end - start > 1 else None]
+        )
+    return kept, runs
+
+
+def _from_stored(
+    stored: list[list[Any]], times: dict[str, float] | None
+) -> list[dict[str, Any]] | None:
+    """The kept frames of a stored list; None when its `t_to` cannot be told from it (a
+    last dropped frame without a time), so the list is computed afresh."""
+    kept = []
+    for name, size, mtime_ns, duplicates, last in stored:
+        row: dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
+        if times is not None and name in times:
+            row["t"] = times[name]
+        row["duplicates"] = duplicates
+        if times is not None:
+            if "t" in row:
+                row["t_from"] = row["t_to"] = row["t"]
+            if last is not None:
+                if last not in times:
+                    return None
+                row["t_to"] = times[last]
+        kept.append(row)
+    return kept
+
+
+def _add_span(row: dict[str, Any], times: dict[str, float], dropped: list[str]) -> None:
+    """`t_from` and `t_to` of a kept frame, exactly as `phash.collapse` gives them."""
+    if "t" in row:
+        row["t_from"] = row["t_to"] = row["t"]
+    for name in reversed(dropped):
+        if name in times:
+            row["t_to"] = times[name]
+            break
 
 
 def facts_of(

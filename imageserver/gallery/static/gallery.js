@@ -3,6 +3,8 @@
 // - "directory": a virtualised thumbnail grid. Only the rows near the viewport exist in the
 //   DOM, so 100,000 images stay a few hundred nodes; pages of PAGE_SIZE names are fetched
 //   from the listing API (or the gallery's search when filtering) as they scroll into view.
+//   "Unique" pages the listing with `unique=true`: only the kept frames, each captioned with
+//   how many near-duplicates follow it.
 // With a token, the session cookie goes along; state-changing calls add the CSRF header.
 "use strict";
 
@@ -90,8 +92,9 @@
     const grid = document.getElementById("grid");
     const count = document.getElementById("count");
     const filter = document.getElementById("filter");
+    const uniqueBox = document.getElementById("unique");
     const state = {
-      query: "", total: Number(main.dataset.total), generation: 0,
+      query: "", unique: false, total: Number(main.dataset.total), generation: 0,
       pages: new Map(), tiles: new Map(), cols: 1, cellW: MIN_TILE, rowH: MIN_TILE + CAPTION,
     };
     window.galleryState = state; // read by the browser tests (pages loaded, DOM bound)
@@ -104,6 +107,7 @@
           { q: state.query, offset: String(offset), limit: String(PAGE_SIZE) });
       }
       const query = { offset: String(offset), limit: String(PAGE_SIZE) };
+      if (state.unique) query.unique = "true";
       if (preset) query.preset = preset;
       return "/api/directories/" + id + "/images?" + new URLSearchParams(query);
     }
@@ -117,6 +121,7 @@
       const [plain, thumbs] = await Promise.all([call(pageUrl(index)), call(pageUrl(index, "thumb"))]);
       const items = plain.images.map((image, i) => ({
         name: image.name, url: image.url, thumb: (thumbs.images[i] || image).url,
+        duplicates: image.duplicates,
       }));
       return { total: plain.total, items: items };
     }
@@ -153,7 +158,7 @@
       state.rowH = state.cellW + CAPTION + GAP;
       const rows = Math.ceil(state.total / state.cols);
       grid.style.height = Math.max(0, rows * state.rowH - GAP) + "px";
-      count.textContent = state.total + (state.query ? " matching" : " images");
+      count.textContent = state.total + (state.query ? " matching" : state.unique ? " unique" : " images");
       for (const [index, tile] of state.tiles) place(tile, index);
     }
 
@@ -195,6 +200,15 @@
       tile.firstChild.replaceChildren(img);
       tile.lastChild.textContent = item.name;
       tile.title = item.name;
+      if (item.duplicates) {
+        const more = document.createElement("span");
+        more.className = "duplicates";
+        more.textContent = " +" + item.duplicates;
+        more.title = item.duplicates + " near-duplicate frame(s) follow";
+        tile.lastChild.append(more);
+        tile.title += " (+" + item.duplicates + " near-duplicates)";
+      }
+      tile.dataset.duplicates = String(item.duplicates || 0);
       tile.dataset.name = item.name;
       tile.classList.remove("is-loading");
     }
@@ -250,8 +264,8 @@
       for (const tile of state.tiles.values()) tile.remove();
       state.tiles.clear();
       window.scrollTo(0, 0);
-      // The total of a filtered listing is known only once its first page arrives.
-      if (state.query) { state.total = 0; ensurePage(0); }
+      // The total of a filtered or unique listing is known only once its first page arrives.
+      if (state.query || state.unique) { state.total = 0; ensurePage(0); }
       else state.total = Number(main.dataset.total);
       layout();
       render();
@@ -264,6 +278,13 @@
         const query = filter.value.trim();
         if (query !== state.query) { state.query = query; reset(); }
       }, 200);
+    });
+    // Unique frames come from the listing API: the name filter does not apply to them.
+    uniqueBox.addEventListener("change", () => {
+      state.unique = uniqueBox.checked;
+      filter.disabled = state.unique;
+      if (state.unique) { filter.value = ""; state.query = ""; }
+      reset();
     });
     window.addEventListener("scroll", schedule, { passive: true });
     window.addEventListener("resize", () => { layout(); schedule(); });
