@@ -233,3 +233,24 @@ def test_the_cli_loads_a_video_with_fps_and_unique(api, long_video, tmp_path):
 def test_the_cli_refuses_two_frame_options(tmp_path):
     result = run_cli("--dir", tmp_path, "--fps", "1", "--every", "3", cwd=tmp_path)
     assert result.returncode == 2 and "not allowed with" in result.stderr
+
+
+def test_flat_images_of_different_colours_are_not_duplicates(api: Api, tmp_path) -> None:
+    # No edges in a flat image: the hash's tone bits must tell red from blue, while a small
+    # square (a cursor) on the red one stays a near-duplicate of it.
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    Image.new("RGB", (320, 200), "red").save(folder / "a_red.png")
+    cursor = Image.new("RGB", (320, 200), "red")
+    cursor.paste((255, 255, 255), (150, 90, 158, 100))
+    cursor.save(folder / "b_red_cursor.png")
+    Image.new("RGB", (320, 200), "blue").save(folder / "c_blue.png")
+    Image.new("RGB", (320, 200), (0, 160, 0)).save(folder / "d_green.png")
+    loaded = api.load(folder)
+    kept = listing(api, loaded["id"], unique="true")
+    assert [(i["name"], i["duplicates"]) for i in kept["images"]] == [
+        ("a_red.png", 1),
+        ("c_blue.png", 0),
+        ("d_green.png", 0),
+    ]
+    assert kept["total"] == 3

@@ -18,7 +18,7 @@ from imageserver.state.image_facts import FileFacts
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.store import Store
 
-HASH_HEX_DIGITS = phash.EDGE_GRID * phash.EDGE_GRID // 4
+HASH_HEX_DIGITS = phash.HASH_BITS // 4
 # Threads that read files for one request: the machine's cores, a few more for I/O waits.
 WORKERS = min(8, (os.cpu_count() or 1) + 2)
 

@@ -2,11 +2,12 @@
 
 Two hashes, both plain Python ints compared by Hamming distance:
 
-* ``edge_hash`` (the default, 256 bits): edge density on a 16x16 grid, one bit per cell,
+* ``edge_hash`` (the default, 368 bits): edge density on a 16x16 grid, one bit per cell,
   set when the cell has more edges than the average cell. Screens are mostly flat areas
   with text; what changes between two screens is where the text and lines are, which is
   exactly what edge density encodes, while a cursor or a clock adds too few edges to push
-  a cell across the average.
+  a cell across the average. Edges alone are blind to tone: two flat images of different
+  colours have no edges and would hash alike, so 112 tone bits follow (`_tone_bits`).
 * ``dhash`` (classic 64-bit difference hash, 9x8 grid): kept for photos and comparison. On
   screen recordings it is nearly blind: flat UI areas give equal neighbours (bit 0 whatever
   the text), so a different screen often differs by 1-3 bits, like cursor noise does.
@@ -32,6 +33,14 @@ from PIL import ImageFilter
 HASH_SIZE = 8  # dhash grid
 EDGE_GRID = 16  # edge_hash grid: 256 bits
 EDGE_WORK = (160, 90)  # fixed working size (1/8 of 720p), so 720p and 1080p hash alike
+# Tone: mean luminance of 4x4 cells and mean R, G, B of 2x2 cells, each in 5 levels of 52,
+# thermometer-coded (level k = k one-bits), so the Hamming distance of two cells is how many
+# levels apart they are. A cursor or a clock moves a cell's mean by far less than a level.
+TONE_LUMA_GRID = 4
+TONE_RGB_GRID = 2
+TONE_LEVEL_WIDTH = 52
+TONE_BITS_PER_CELL = 4
+HASH_BITS = EDGE_GRID * EDGE_GRID + (TONE_LUMA_GRID**2 + 3 * TONE_RGB_GRID**2) * TONE_BITS_PER_CELL
 # Default Hamming distance for collapse() with edge_hash. Measured on synthetic screen
 # recordings (720p/1080p, H.264/VP9, 3 x 90 s): cursor/clock-only frames differ by <= 2
 # bits, a rewritten text panel by >= 16, a new window layout by >= 28. 8 leaves 4x headroom
@@ -63,7 +72,23 @@ def dhash_file(path: Path | str) -> int:
 
 
 def edge_hash_image(img: Image.Image) -> int:
-    """256-bit edge-density hash of an opened image (bits in row-major cell order)."""
+    """Edge-density hash of an opened image: 256 edge bits (row-major cells), then tone bits."""
+    value = _edge_bits(img)
+    for level in _tone_levels(img):
+        value = (value << TONE_BITS_PER_CELL) | ((1 << level) - 1)
+    return value
+
+
+def _tone_levels(img: Image.Image) -> list[int]:
+    """Coarse levels (0-4) of the mean luminance of 4x4 cells and mean R, G, B of 2x2 cells."""
+    rgb = img.convert("RGB")
+    luma = rgb.convert("L").resize((TONE_LUMA_GRID,) * 2, Image.Resampling.BOX).tobytes()
+    colour = rgb.resize((TONE_RGB_GRID,) * 2, Image.Resampling.BOX).tobytes()
+    top = TONE_BITS_PER_CELL
+    return [min(top, v // TONE_LEVEL_WIDTH) for v in (*luma, *colour)]
+
+
+def _edge_bits(img: Image.Image) -> int:
     gray = img.convert("L").resize(EDGE_WORK, Image.Resampling.BOX)
     edges = gray.filter(ImageFilter.FIND_EDGES).convert("F")
     # Float cells: 8-bit rounding would create ties between sparse cells.
@@ -77,9 +102,9 @@ def edge_hash_image(img: Image.Image) -> int:
 
 
 def edge_hash_file(path: Path | str) -> int:
-    """Edge hash of an image file; JPEGs are decoded at reduced size (grayscale)."""
+    """Edge hash of an image file; JPEGs are decoded at reduced size."""
     with Image.open(path) as img:
-        img.draft("L", EDGE_WORK)
+        img.draft("RGB", EDGE_WORK)  # colour too: the tone bits need it
         return edge_hash_image(img)
 
 

@@ -4,7 +4,7 @@
 whose size or mtime changed since its row was written counts as unknown, so it is hashed
 again. Rows are keyed by the folder's real path, not the directory id, so a folder loaded
 again (or a video's cache folder loaded under another timeout) keeps its work. Hashes are
-hex text: 256 bits do not fit an SQLite integer. Nothing here imports Flask.
+hex text: 368 bits do not fit an SQLite integer. Nothing here imports Flask.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic import model_validator
 
 from imageserver.frames.phash import DEFAULT_DISTANCE
+from imageserver.frames.phash import HASH_BITS
 from imageserver.web.errors import RequestValidationError
 from imageserver.web.errors import validation_errors
 from imageserver.web.jsonio import MISSING
@@ -23,8 +24,8 @@ MAX_PAGE_LIMIT = 10000
 # strftime. Bigger values are refused (422) instead of overflowing later.
 MAX_TIMEOUT_MINUTES = 10 * 366 * 24 * 60
 DEFAULT_PAGE_LIMIT = 1000
-# The perceptual hash has 256 bits; its default distance is measured (frames/phash.py).
-MAX_DISTANCE = 256
+# The perceptual hash's length bounds the distance; its default is measured (frames/phash.py).
+MAX_DISTANCE = HASH_BITS
 
 
 MAX_FPS = 120.0
