@@ -138,6 +138,12 @@ def _tool(name: str, description: str, schema: dict[str, Any], read_only: bool) 
     )
 
 
+# The arguments of the tools about one image (`get_image`, `image_url`).
+_ONE_IMAGE = _schema(
+    {"directory_id": _DIRECTORY_ID, "name": _IMAGE_NAME, "preset": _PRESET},
+    ("directory_id", "name"),
+)
+
 TOOLS: dict[str, ToolSpec] = {
     spec.tool.name: spec
     for spec in (
@@ -209,10 +215,7 @@ TOOLS: dict[str, ToolSpec] = {
             _tool(
                 "get_image",
                 "Fetch one image resized for a model (preset, default claude) and its stable URL.",
-                _schema(
-                    {"directory_id": _DIRECTORY_ID, "name": _IMAGE_NAME, "preset": _PRESET},
-                    ("directory_id", "name"),
-                ),
+                _ONE_IMAGE,
                 read_only=True,
             ),
             _get_image,
@@ -221,10 +224,7 @@ TOOLS: dict[str, ToolSpec] = {
             _tool(
                 "image_url",
                 "Return the stable (signed when signing is on) HTTP URL of one image.",
-                _schema(
-                    {"directory_id": _DIRECTORY_ID, "name": _IMAGE_NAME, "preset": _PRESET},
-                    ("directory_id", "name"),
-                ),
+                _ONE_IMAGE,
                 read_only=True,
             ),
             _image_url,
