@@ -20,16 +20,14 @@ from __future__ import annotations
 import bisect
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterator
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imageserver.video import framecache
+from imageserver.video.scene import SceneDetector
 from imageserver.video.videoio import NotAVideoError as NotAVideoError
 from imageserver.video.videoio import NoVideoStreamError as NoVideoStreamError
 from imageserver.video.videoio import TruncatedVideoError as TruncatedVideoError
@@ -40,15 +38,15 @@ from imageserver.video.videoio import keyframe_times
 from imageserver.video.videoio import open_video
 from imageserver.video.videoio import stream_duration
 from imageserver.video.videoio import to_rgb_image
+from imageserver.video.writer import FrameWriter
 
 FORMAT_VERSION = 1  # part of the cache key: bump when output for the same settings changes
 JPEG_QUALITY = 90
 DEFAULT_FPS = 1.0
 DEFAULT_SCENE = 0.005  # cursor/clock noise <= 0.0006, smallest real change (text panel) 0.010
-THUMB_SIZE = (64, 36)
-MAX_PENDING = 4
 SEEK_MIN_GAP = 2.0  # seconds of decoding a seek must skip to be worth a decoder flush
 ProgressFn = Callable[[int, "int | None"], None]
+FrameFn = Callable[[str, float], None]
 FirstFramesFn = Callable[[Path, list[tuple[str, float]]], None]
 
 
@@ -112,7 +110,7 @@ class _Chooser:
     def __init__(self, settings: FrameSettings) -> None:
         self.settings = settings
         self.next_target = 0.0  # fps mode: the next k/F second to reach
-        self.last_thumb: Any = None  # scene mode: thumbnail of the last chosen frame
+        self.scene = SceneDetector(settings.value) if settings.mode == "scene" else None
 
     def choose(self, index: int, t: float, frame: Any) -> bool:
         mode, value = self.settings.mode, self.settings.value
@@ -125,24 +123,7 @@ class _Chooser:
             # Skip every target this frame already covers, so a gap never emits duplicates.
             self.next_target = (int((t + 1e-3) * value) + 1) / value
             return True
-        return self._scene_changed(frame)
-
-    def _scene_changed(self, frame: Any) -> bool:
-        from PIL import ImageChops
-        from PIL import ImageStat
-
-        # swscale's AREA filter averages blocks, which also damps compression noise.
-        thumb = frame.reformat(
-            width=THUMB_SIZE[0], height=THUMB_SIZE[1], format="gray", interpolation="AREA"
-        ).to_image()
-        if self.last_thumb is None:
-            self.last_thumb = thumb
-            return True
-        diff = ImageStat.Stat(ImageChops.difference(thumb, self.last_thumb)).mean[0] / 255
-        if diff > self.settings.value:
-            self.last_thumb = thumb
-            return True
-        return False
+        return self.scene.keep(frame)
 
 
 def _decoded(container: Any, stream: Any, chooser: _Chooser) -> Iterator[tuple[int, float, Any]]:
@@ -172,71 +153,59 @@ def _decoded(container: Any, stream: Any, chooser: _Chooser) -> Iterator[tuple[i
             return
 
 
-def _decode_into(
-    video: Path,
-    tmp: Path,
-    settings: FrameSettings,
-    progress: ProgressFn | None,
-    on_first_frames: FirstFramesFn | None,
-    first_count: int,
+def extract_into(
+    video: Path | str,
+    folder: Path | str,
+    settings: FrameSettings | None = None,
+    on_frame: FrameFn | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict[str, float]:
-    """Decode ``video`` and write the chosen frames into ``tmp``; returns name -> t."""
+    """Decode ``video`` and write the chosen frames into ``folder``, one complete file at a time.
+
+    Each frame is encoded to a hidden temp file in ``folder`` and renamed to its final name
+    (``frame_000001.jpg``...), so a name that exists is always a whole JPEG. ``on_frame(name,
+    t)`` is called after that rename, in time order. Returns name -> t of every frame written.
+
+    :raise VideoError: not a video, no video stream, or cut short / corrupt part-way (the
+        frames written before the break stay in ``folder``).
+    :raise OSError: the folder cannot be written (disk full, permissions).
+    """
     import av
 
+    video, folder = Path(video), Path(folder)
+    settings = settings or FrameSettings()
     container, stream = open_video(video)
-    with container, _Writer() as writer:
+    frames: dict[str, float] = {}
+
+    def written(name: str, t: float) -> None:
+        frames[name] = t
+        _report(progress, len(frames), total, duration, t)
+        if on_frame is not None:
+            on_frame(name, t)
+
+    with container, FrameWriter(written, JPEG_QUALITY) as writer:
         duration = stream_duration(container, stream)
         rate = float(stream.average_rate) if stream.average_rate else None
         total = estimate_total(settings, duration, rate)
         width = max(6, len(str(total or 0)))
-        chooser, frames = _Chooser(settings), {}
+        chooser, chosen = _Chooser(settings), 0
         last_t, index = -1.0, -1
         try:
             for index, t, frame in _decoded(container, stream, chooser):
                 last_t = max(last_t, t)
                 if not chooser.choose(index, t, frame):
                     continue
-                name = f"frame_{len(frames) + 1:0{width}d}.jpg"
+                chosen += 1
                 # RGB conversion and JPEG encoding only for chosen frames: the costly part.
-                writer.submit(to_rgb_image(frame), tmp / name)
-                frames[name] = round(t, 6)
-                _report(progress, len(frames), total, duration, t)
-                if on_first_frames and len(frames) == first_count:
-                    writer.drain()  # the hook may read the files
-                    on_first_frames(tmp, list(frames.items()))
+                writer.submit(to_rgb_image(frame), folder, f"frame_{chosen:0{width}d}.jpg", t)
             writer.drain()
         except (av.error.InvalidDataError, av.error.EOFError) as exc:
+            writer.drain()
             raise TruncatedVideoError(f"{video.name}: corrupt data at {last_t:.2f}s") from exc
         if index < 0:
             raise TruncatedVideoError(f"{video.name}: no decodable frame")
         check_complete(video, last_t, duration, rate)
-    if on_first_frames and len(frames) < first_count:
-        on_first_frames(tmp, list(frames.items()))
     return frames
-
-
-class _Writer:
-    """JPEG encoding on 2 threads (Pillow releases the GIL while encoding), overlapping with
-    decoding; at most MAX_PENDING images wait, which bounds memory (6 MB each at 1080p)."""
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(2)
-        self.pending: deque[Future[None]] = deque()
-
-    def submit(self, image: Any, path: Path) -> None:
-        self.pending.append(self.pool.submit(image.save, path, "JPEG", quality=JPEG_QUALITY))
-        while len(self.pending) > MAX_PENDING:
-            self.pending.popleft().result()  # re-raises a failed save
-
-    def drain(self) -> None:
-        while self.pending:
-            self.pending.popleft().result()
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _report(
@@ -277,7 +246,9 @@ def extract_frames(
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_root, prefix=f".tmp-{final.name}-"))
     try:
-        frames = _decode_into(video, tmp, settings, progress, on_first_frames, first_count)
+        hook = _FirstFrames(tmp, on_first_frames, first_count)
+        frames = extract_into(video, tmp, settings, on_frame=hook, progress=progress)
+        hook.flush()
         framecache.write_json_atomic(
             tmp / framecache.MANIFEST,
             {
@@ -291,3 +262,22 @@ def extract_frames(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class _FirstFrames:
+    """Calls ``hook(folder, entries)`` once, when ``count`` frames (or all, if fewer) exist."""
+
+    def __init__(self, folder: Path, hook: FirstFramesFn | None, count: int) -> None:
+        self.folder, self.hook, self.count = folder, hook, count
+        self.entries: list[tuple[str, float]] = []
+        self.called = False
+
+    def __call__(self, name: str, t: float) -> None:
+        self.entries.append((name, t))
+        if len(self.entries) == self.count:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.hook is not None and not self.called:
+            self.called = True
+            self.hook(self.folder, list(self.entries))
