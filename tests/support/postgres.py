@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.support.parts import missing_part
 from tests.support.server import free_port
 
 PG_BIN_ENV = "IMAGESERVER_PG_BIN"
@@ -56,14 +55,11 @@ def find_pg_bin() -> Path | None:
 
 
 def require_pg_bin() -> Path:
-    """Return a pgvector-capable `bin` directory; fail in CI (`CI=true`), skip elsewhere."""
+    """Return a pgvector-capable `bin` directory, or stop the test (`missing_part`)."""
     found = find_pg_bin()
-    if found is not None:
-        return found
-    reason = f"no PostgreSQL with pgvector (pip install pgserver, or set {PG_BIN_ENV})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    if found is None:
+        missing_part(f"no PostgreSQL with pgvector (pip install pgserver, or set {PG_BIN_ENV})")
+    return found
 
 
 def _owner_kwargs() -> dict[str, Any]:
