@@ -5,7 +5,9 @@ in `IMAGESERVER_PG_BIN`, the `pgserver` wheel (PostgreSQL 16 with pgvector, from
 Debian `/usr/lib/postgresql/*/bin` whose share directory has `vector.control`. PostgreSQL
 refuses to run as root, so under root the cluster belongs to the `postgres` user (override
 with `IMAGESERVER_PG_USER`); the process is started as that user directly, so the PID we hold
-is the postmaster's and teardown signals exactly it.
+is the postmaster's and teardown signals exactly it. That user may not reach the binaries (a
+checkout in a private folder, mode 0700 as `mktemp -d` makes it, holds the venv's `pgserver`):
+then the installation is copied into the cluster's own folder, which the user owns.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from tests.support.server import free_port
 PG_BIN_ENV = "IMAGESERVER_PG_BIN"
 PG_USER_ENV = "IMAGESERVER_PG_USER"
 START_DEADLINE_SECONDS = 30
+# The parts of an installation PostgreSQL reads at run time (it finds lib/ and share/ relative
+# to its binaries, so a copy of these runs from anywhere).
+INSTALL_PARTS = ("bin", "lib", "share")
 
 
 def _has_vector(bin_dir: Path) -> bool:
@@ -73,6 +78,27 @@ def _owner_kwargs() -> dict[str, Any]:
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
+def owner_passes(owner: dict[str, Any], flag: str, path: Path) -> bool:
+    """True when the cluster's owner passes `test FLAG path` (`-x`: may run it, `-w`: write)."""
+    return subprocess.run(["test", flag, str(path)], check=False, **owner).returncode == 0
+
+
+def reachable_bin(owner: dict[str, Any], bin_dir: Path, root: Path) -> Path:
+    """`bin_dir` when the owner can run its binaries, else that of a copy inside `root`.
+
+    :raise RuntimeError: not even the copy runs as the owner (the message says which path).
+    """
+    if owner_passes(owner, "-x", bin_dir / "initdb"):
+        return bin_dir
+    copy = root / "pginstall"
+    for part in INSTALL_PARTS:
+        if (bin_dir.parent / part).is_dir():
+            shutil.copytree(bin_dir.parent / part, copy / part, symlinks=True)
+    if not owner_passes(owner, "-x", copy / "bin" / "initdb"):
+        raise RuntimeError(f"user {owner['user']} can run neither {bin_dir} nor its copy {copy}")
+    return copy / "bin"
+
+
 class PostgresServer:
     """One PostgreSQL cluster in a temp directory, listening on 127.0.0.1 only."""
 
@@ -90,15 +116,17 @@ class PostgresServer:
         """Create the cluster, start it, and wait until it answers `SELECT 1`."""
         owner = _owner_kwargs()
         if owner:
-            os.chown(self.root, owner["user"], owner["group"])
+            self._hand_over(owner)
         data = self.root / "data"
-        subprocess.run(
+        initdb = subprocess.run(
             [str(self.bin_dir / "initdb"), "-D", str(data), "-U", self.user, "-A", "trust"]
             + ["--no-sync", "-E", "UTF8"],
-            check=True,
             capture_output=True,
+            text=True,
             **owner,
         )
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed ({self.bin_dir}):\n{initdb.stderr}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it until stop()
         self.process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1"]
@@ -112,6 +140,19 @@ class PostgresServer:
         self._wait_until_ready()
         self.sql("CREATE EXTENSION IF NOT EXISTS vector")
         return self
+
+    def _hand_over(self, owner: dict[str, Any]) -> None:
+        """Give the cluster's folder to `owner`, and binaries it can run (a copy if need be).
+
+        :raise RuntimeError: the owner cannot write the folder (a private TMPDIR).
+        """
+        os.chown(self.root, owner["user"], owner["group"])
+        if not owner_passes(owner, "-w", self.root):
+            raise RuntimeError(
+                f"user {owner['user']} cannot reach {self.root}: set TMPDIR to a folder "
+                "every user can enter (PostgreSQL will not run as root)"
+            )
+        self.bin_dir = reachable_bin(owner, self.bin_dir, self.root)
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_DEADLINE_SECONDS
