@@ -90,13 +90,28 @@ def reachable_bin(owner: dict[str, Any], bin_dir: Path, root: Path) -> Path:
     """
     if owner_passes(owner, "-x", bin_dir / "initdb"):
         return bin_dir
-    copy = root / "pginstall"
+    copied = copy_installation(bin_dir.parent, root / "pginstall")
+    if not owner_passes(owner, "-x", copied / "initdb"):
+        raise RuntimeError(f"user {owner['user']} can run neither {bin_dir} nor its copy {copied}")
+    return copied
+
+
+def copy_installation(install: Path, copy: Path) -> Path:
+    """Copy an installation (`INSTALL_PARTS`) into `copy`, keeping the layout; return its bin.
+
+    pgserver's wheel is `<site>/pgserver/pginstall`, with the shared libraries auditwheel
+    moved to `<site>/pgserver.libs`, which the binaries find through `$ORIGIN/../../..`:
+    the copy keeps those two levels and that folder.
+    """
+    package = install.parent
+    mirrored = copy / package.name / install.name
     for part in INSTALL_PARTS:
-        if (bin_dir.parent / part).is_dir():
-            shutil.copytree(bin_dir.parent / part, copy / part, symlinks=True)
-    if not owner_passes(owner, "-x", copy / "bin" / "initdb"):
-        raise RuntimeError(f"user {owner['user']} can run neither {bin_dir} nor its copy {copy}")
-    return copy / "bin"
+        if (install / part).is_dir():
+            shutil.copytree(install / part, mirrored / part, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return mirrored / "bin"
 
 
 class PostgresServer:
