@@ -67,7 +67,7 @@ def require_pg_bin() -> Path:
     return found
 
 
-def _owner_kwargs() -> dict[str, Any]:
+def owner_kwargs() -> dict[str, Any]:
     """Popen arguments that drop root to the cluster's owner (nothing when not root)."""
     if os.geteuid() != 0:
         return {}
@@ -129,7 +129,7 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         """Create the cluster, start it, and wait until it answers `SELECT 1`."""
-        owner = _owner_kwargs()
+        owner = owner_kwargs()
         if owner:
             self._hand_over(owner)
         data = self.root / "data"
