@@ -34,7 +34,7 @@ class CliResult:
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a run: a clean one (`clean_env`) with `home` as HOME, plus `extra`."""
-    return clean_env(HOME=str(home), **extra)
+    return clean_env(**{"HOME": str(home), **extra})
 
 
 def run_cli(

@@ -46,17 +46,17 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.clock_file = clock_file
-        # The developer's settings stay out (tests/support/environment.py); `env` adds some.
-        self.env = clean_env(
-            IMAGE_SERVER_HOST="127.0.0.1",
-            IMAGE_SERVER_PORT=str(self.port),
-            IMAGE_SERVER_STATE_DIR=str(state_dir),
-            IMAGE_SERVER_VARIANT_CACHE_DIR=str(state_dir / "variants"),
-            IMAGE_SERVER_WORKERS=str(workers),
-            IMAGE_SERVER_THREADS=str(threads),
-            IMAGE_SERVER_LOG_LEVEL="warning",
-            **(env or {}),
-        )
+        settings = {
+            "IMAGE_SERVER_HOST": "127.0.0.1",
+            "IMAGE_SERVER_PORT": str(self.port),
+            "IMAGE_SERVER_STATE_DIR": str(state_dir),
+            "IMAGE_SERVER_VARIANT_CACHE_DIR": str(state_dir / "variants"),
+            "IMAGE_SERVER_WORKERS": str(workers),
+            "IMAGE_SERVER_THREADS": str(threads),
+            "IMAGE_SERVER_LOG_LEVEL": "warning",
+        }
+        # The developer's settings stay out (tests/support/environment.py); `env` wins.
+        self.env = clean_env(**{**settings, **(env or {})})
         if clock_file is not None:
             self.env["IMAGE_SERVER_TEST_CLOCK_FILE"] = str(clock_file)
         self.process: subprocess.Popen[bytes] | None = None
