@@ -90,7 +90,8 @@ async def stdio_session(server: ServerProcess, token: str | None) -> AsyncIterat
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "imageserver", "mcp", "--server", server.base_url],
-        env={"IMAGE_SERVER_TOKEN": token or ""},
+        # The SDK passes a few safe variables of ours on; no `.env` of the checkout is read.
+        env={"IMAGE_SERVER_TOKEN": token or "", "IMAGE_SERVER_ENV_FILE": "/dev/null"},
         cwd=PROJECT_ROOT,
     )
     with open(server.state_dir / "mcp-stdio.log", "w") as errlog:
