@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.support.environment import clean_env
 from tests.support.live import process_group
 from tests.support.n8n_cli import N8n
 from tests.support.parts import missing_part
+from tests.support.parts import require_binary
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import ServerProcess
 
@@ -115,6 +117,43 @@ def test_a_missing_part_skips_on_a_developers_machine(monkeypatch: pytest.Monkey
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no widget"):
         missing_part("no widget")
+
+
+def guards() -> dict[str, tuple[Callable[[], object], tuple[object, str, object] | None]]:
+    """Each guard of a real part, with the patch that makes its part look missing."""
+    from tests.support import browser
+    from tests.support import n8n_cli
+    from tests.support import postgres
+
+    return {
+        "chromium": (browser.require_browser, (browser, "CHROMIUM", "/nonexistent/chromium")),
+        "n8n": (n8n_cli.require_n8n, (n8n_cli, "find_n8n", lambda: None)),
+        "postgres": (postgres.require_pg_bin, (postgres, "find_pg_bin", lambda: None)),
+        "binary": (lambda: require_binary("no-such-tool-anywhere", "nowhere"), None),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(guards()))
+def test_every_guard_fails_in_ci(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard, missing = guards()[name]
+    if missing is not None:
+        monkeypatch.setattr(*missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing in CI"):
+        guard()
+
+
+def test_every_skip_goes_through_the_one_rule() -> None:
+    # A skip written elsewhere would still fail in CI (conftest), but it could not say so.
+    direct = re.compile(r"pytest\.(skip|importorskip)\(|mark\.(skip|skipif|xfail)\b")
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}"
+        for path in sorted((PROJECT_ROOT / "tests").rglob("*.py"))
+        if path.name not in ("parts.py", "test_suite_rules.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if direct.search(line)
+    ]
+    assert found == [], "use tests.support.parts.missing_part or require_binary"
 
 
 SKIPPING_TESTS = """
