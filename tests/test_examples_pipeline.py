@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.support.environment import clean_env
 from tests.support.parts import require_binary
@@ -28,8 +29,7 @@ VIDEO_FPS = 10
 
 def colour_video(path: Path, colours: list[tuple[int, int, int]], fps: int = VIDEO_FPS) -> Path:
     """Encode an H.264 MP4 with PyAV that shows each colour for one second."""
-    import av
-    from PIL import Image
+    import av  # heavy: only this test pays for it
 
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
@@ -44,8 +44,6 @@ def colour_video(path: Path, colours: list[tuple[int, int, int]], fps: int = VID
 
 def colour_of(path: Path) -> tuple[int, int, int]:
     """The colour at the centre of a frame file."""
-    from PIL import Image
-
     with Image.open(path) as image:
         return image.convert("RGB").getpixel((80, 48))
 
