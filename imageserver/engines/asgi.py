@@ -2,11 +2,12 @@
 
 Why ASGI: granian's ASGI scope carries `raw_path`, the request target still percent-encoded,
 so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over the decoded
-path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
+path only). Image GET/HEAD requests are answered here by `hotpath/responder.py` on the
 event loop; small files in one read, large ones in blocks read from the page cache on the
 loop (the loop's thread pool reads what is not cached).
 Every other request, and every request the responder declines (each refusal), goes to Flask
-(`flask_bridge.py`). Either way the finished request is observed once (`observe.py`).
+(`flask_bridge.py`). Either way the finished request is observed once
+(`observability/observer.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The building blocks of the OpenAPI document: component schemas, parameters, responses.
 
-Taken from the pydantic models that validate requests (`schemas.py`, `variants/params.py`)
-and from `mediatypes.py`, so each constraint is written once. `openapi.py` assembles the
-paths from these.
+Taken from the pydantic models that validate requests (`web/schemas.py`,
+`variants/params.py`), so each constraint is written once. `document.py` assembles the
+paths from these, `operations.py` the image routes' media types (`settings/media_types.py`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Tell the ASGI layer which route template answered, for metrics and the access log.
 
-Flask knows the matched rule; the layer that observes the request (`observe.py`) does not.
+Flask knows the matched rule; the layer that observes the request
+(`observability/observer.py`, fed by `engines/asgi.py`) does not.
 The rule is written into the ASGI scope, which a2wsgi hands to Flask as `asgi.scope`.
 """
 

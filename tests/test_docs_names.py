@@ -1,0 +1,193 @@
+"""What the repository says names what exists (issue 28). Fast, no server, no network.
+
+- every `*.py` path named in README.md, SECURITY.md, docs/, deploy/, examples/*/README.md and
+  in the docstrings and comments of `imageserver/` is a file of the repository;
+- every `imageserver.<module>` (and `imageserver.<module>.<name>`, `<module>:<name>`) they
+  name is a module of the package, and the name one that module defines;
+- docs/ARCHITECTURE.md's layer table names each module in its own folder;
+- README's "Layout" block names every sub-package of `imageserver/`, and no module it lists
+  is missing from its sub-package;
+- nothing users can read cites the specification's section numbers (`B.3`, `CONTRACT A.6`):
+  users do not have it, so the code and docs cite `docs/...` instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "imageserver"
+SKIPPED_PARTS = {".git", ".venv", "node_modules", "__pycache__", "output", "dist", "build"}
+
+# A `*.py` name, with or without folders, not inside a longer name or URL.
+PY_PATH = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[A-Za-z_]\w*\.py)(?![\w/])")
+# `imageserver.a.b` or `imageserver.a:b`, not a host name or a systemd unit (`.service`).
+DOTTED = re.compile(r"(?<![\w./-])imageserver((?:\.[A-Za-z_]\w*)+)(?::([A-Za-z_]\w*))?")
+NOT_MODULES = {"imageserver.service"}  # deploy/'s system unit
+# A section of the specification: `B.3`, `A.6`, `D.1` (a capital A-F, a dot, a number).
+SECTION = re.compile(r"(?<![\w.])[A-F]\.\d+(?!\w|\.\d)")
+CONTRACT = re.compile(r"\bcontract\b", re.IGNORECASE)
+
+
+def repository_files() -> list[Path]:
+    """Every file of the checkout, without virtualenvs, caches and run output."""
+    return [
+        path
+        for path in ROOT.rglob("*")
+        if path.is_file() and not SKIPPED_PARTS & set(path.relative_to(ROOT).parts)
+    ]
+
+
+@cache
+def python_files() -> frozenset[str]:
+    """The repository's `*.py` files, as paths relative to the root."""
+    return frozenset(
+        path.relative_to(ROOT).as_posix() for path in repository_files() if path.suffix == ".py"
+    )
+
+
+def documents() -> list[Path]:
+    """The prose users read: the top-level guides, docs/, deploy/, the examples' READMEs."""
+    found = [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "NGROK_SETUP.md"]
+    found += sorted((ROOT / "docs").glob("*.md")) + sorted((ROOT / "examples").glob("*/README.md"))
+    found += sorted(path for path in (ROOT / "deploy").iterdir() if path.is_file())
+    return found
+
+
+def package_sources() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def docstrings_and_comments(path: Path) -> str:
+    """The docstrings (module, class, function) and the `#` comments of a source file."""
+    source = path.read_text(encoding="utf-8")
+    parts = [
+        ast.get_docstring(node, clean=False) or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    parts += [token.string for token in tokens if token.type == tokenize.COMMENT]
+    return "\n".join(parts)
+
+
+def texts() -> list[tuple[Path, str]]:
+    """Each document's text, and each package module's docstrings and comments."""
+    found = [(path, path.read_text(encoding="utf-8")) for path in documents()]
+    return found + [(path, docstrings_and_comments(path)) for path in package_sources()]
+
+
+def names_a_file(name: str, where: Path) -> bool:
+    """Tell whether `name` (`x.py` or `a/b/x.py`) is a file, read as `where` would mean it.
+
+    A bare name may be any file of that name. A path counts from the root, from the package
+    (docs write `engines/asgi.py`) or from any folder above the text that names it.
+    """
+    files = python_files()
+    if "/" not in name:
+        return any(file == name or file.endswith("/" + name) for file in files)
+    bases = [ROOT, PACKAGE, *where.parents]
+    return any((base / name).is_file() for base in bases if base == ROOT or ROOT in base.parents)
+
+
+def stale_py_paths(text: str, where: Path) -> set[str]:
+    return {name for name in PY_PATH.findall(text) if not names_a_file(name, where)}
+
+
+@cache
+def defined_names(module_file: Path) -> frozenset[str]:
+    """The top-level names a module defines or imports (what `module.name` can reach)."""
+    tree = ast.parse(module_file.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return frozenset(names)
+
+
+def module_problem(dotted: str, attribute: str | None) -> str | None:
+    """Tell what is wrong with `imageserver.<dotted>[:attribute]` (None: it exists)."""
+    parts = dotted.strip(".").split(".")
+    if attribute:
+        parts.append(attribute)
+    folder = PACKAGE
+    for index, part in enumerate(parts):
+        if (folder / part).is_dir() and (folder / part / "__init__.py").is_file():
+            folder = folder / part
+            continue
+        module = folder / f"{part}.py" if (folder / f"{part}.py").is_file() else None
+        if module is None:
+            init = folder / "__init__.py"
+            if index > 0 and part in defined_names(init):
+                return None if index == len(parts) - 1 else "names inside a package attribute"
+            return f"no module {part!r} in {folder.relative_to(ROOT).as_posix()}/"
+        rest = parts[index + 1 :]
+        if len(rest) > 1:
+            return f"{'.'.join(rest)}: too deep for one module"
+        if rest and rest[0] not in defined_names(module):
+            return f"{module.relative_to(ROOT).as_posix()} defines no {rest[0]!r}"
+        return None
+    return None
+
+
+def stale_modules(text: str) -> set[str]:
+    found = set()
+    for match in DOTTED.finditer(text):
+        if match.group(0) in NOT_MODULES:
+            continue
+        problem = module_problem(match.group(1), match.group(2))
+        if problem:
+            found.add(f"{match.group(0)} ({problem})")
+    return found
+
+
+def label(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_the_texts_to_check_are_read():
+    names = {label(path) for path, _ in texts()}
+    assert {"README.md", "SECURITY.md", "docs/ARCHITECTURE.md", "docs/CLI.md"} <= names
+    assert "deploy/imageserver.service" in names
+    assert "imageserver/engines/asgi.py" in names
+
+
+def test_the_path_reader_finds_paths_and_tells_stale_ones():
+    text = "`engines/asgi.py` runs it; observe.py (gone); see load_folder_v2.py and x.pyc"
+    assert set(PY_PATH.findall(text)) == {"engines/asgi.py", "observe.py", "load_folder_v2.py"}
+    assert stale_py_paths(text, ROOT / "README.md") == {"observe.py"}
+    assert stale_py_paths("`routes/auth.py`", PACKAGE / "web" / "app.py") == set()
+    assert stale_py_paths("`routes/auth.py`", ROOT / "README.md") == {"routes/auth.py"}
+
+
+def test_the_module_reader_tells_stale_modules():
+    assert stale_modules("imageserver.wsgi:application and imageserver.engines.wsgi") == set()
+    assert stale_modules("imageserver.service and `imageserver.settings.config.SETTINGS`") == set()
+    assert stale_modules("imageserver.observe, imageserver.wsgi:nothing") == {
+        "imageserver.observe (no module 'observe' in imageserver/)",
+        "imageserver.wsgi:nothing (imageserver/wsgi.py defines no 'nothing')",
+    }
+
+
+@pytest.mark.parametrize("path_text", texts(), ids=lambda pt: label(pt[0]))
+def test_every_py_path_named_is_a_file(path_text):
+    path, text = path_text
+    assert stale_py_paths(text, path) == set()
+
+
+@pytest.mark.parametrize("path_text", texts(), ids=lambda pt: label(pt[0]))
+def test_every_module_named_is_a_module_of_the_package(path_text):
+    _, text = path_text
+    assert stale_modules(text) == set()
