@@ -153,6 +153,20 @@ def stale_modules(text: str) -> set[str]:
     return found
 
 
+def published_files() -> list[Path]:
+    """Everything a user of the repository reads or runs, tests and the changelog aside."""
+    top = [ROOT / name for name in ("README.md", "SECURITY.md", "NGROK_SETUP.md", ".env.example")]
+    top += sorted(ROOT.glob("*.py")) + sorted(ROOT.glob("*.sh"))
+    folders = ("imageserver", "deploy", "docs", "examples", "scripts")
+    nested = [path for path in repository_files() if path.relative_to(ROOT).parts[0] in folders]
+    return [path for path in top + sorted(nested) if path.suffix not in {".png", ".jpg"}]
+
+
+def section_citations(text: str) -> list[str]:
+    """The specification's section numbers and mentions of it that `text` holds."""
+    return SECTION.findall(text) + CONTRACT.findall(text)
+
+
 def label(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
@@ -191,3 +205,19 @@ def test_every_py_path_named_is_a_file(path_text):
 def test_every_module_named_is_a_module_of_the_package(path_text):
     _, text = path_text
     assert stale_modules(text) == set()
+
+
+def test_the_section_reader_finds_citations_and_nothing_else():
+    text = "within 5 s (CONTRACT B.3); the loader's (A.6) key; D.1 pins; E.5."
+    assert section_citations(text) == ["B.3", "A.6", "D.1", "E.5", "CONTRACT"]
+    assert section_citations("v1.2, 0.25 s, F.12x, a.b.C.1, granian 2.7.0, 1.5x, HTTP/1.1") == []
+
+
+def test_nothing_users_read_cites_the_specification():
+    cited = {
+        label(path): found
+        for path in published_files()
+        if (found := section_citations(path.read_text(encoding="utf-8", errors="replace")))
+    }
+    assert "imageserver/web/app.py" in {label(path) for path in published_files()}
+    assert cited == {}, "cite docs/... instead: users do not have the specification"

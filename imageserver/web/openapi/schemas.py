@@ -268,7 +268,7 @@ def component_schemas() -> dict[str, Schema]:
             _object(status, "The current directory and its timer (docs/API.md#get-).")
         ),
         "Loaded": _with_watch(
-            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory, B.1).")
+            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory).")
         ),
         "Message": _object({"status": {"enum": ["success", "info"]}, "message": STRING}),
         "Timeout": _object(timeout),

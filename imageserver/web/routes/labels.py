@@ -16,7 +16,7 @@ from flask import request
 ROUTE_KEY = "imageserver.route"
 DIR_ID_KEY = "imageserver.dir_id"
 _ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")  # <name> or <converter:name>
-# Flask's argument names that the contract spells differently (`/d/{id}/{name}`).
+# Flask's argument names that docs/API.md spells differently (`/d/{id}/{name}`).
 _ARGUMENT_NAMES = {"dir_id": "id"}
 
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of the API, built in one place with the contract's key order."""
+"""The JSON shapes of the API, built in one place with docs/API.md's key order."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def timeout_message(directory: Directory) -> str:
 
 
 def loaded(config: Config, directory: Directory, now: float) -> dict:
-    """The `POST /load-directory` body (docs/API.md#post-load-directory, then B.1's keys)."""
+    """The `POST /load-directory` body (docs/API.md#post-load-directory)."""
     path = shown_path(config, directory)
     return {
         "status": "success",
