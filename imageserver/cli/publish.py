@@ -1,9 +1,9 @@
 """`load_folder_v2.py --dir D --publish s3://BUCKET/PREFIX` (docs/PUBLISH.md).
 
-The flags are added to the loader's parser by `add_flags`; `loader.cli` dispatches here
+The flags are added to the loader's parser by `add_flags`; `cli/load.py` dispatches here
 when `--publish` is given and maps the outcome to its exit statuses. No server is needed:
-the folder is read directly, and the JSON document is the loader's (docs/CLI.md#output-json) with `image_urls`
-the published URLs, then the `publish` key.
+the folder is read directly, and the JSON document is the loader's (docs/CLI.md#output-json)
+with `image_urls` the published URLs, then the `publish` key.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def parse_resource_uri(uri: str) -> tuple[str, str] | None:
 
 
 def build_server(api_for: ApiFactory) -> Server[Any]:
-    """Return the MCP server: the tools of docs/MCP.md and the `imageserver://d/{id}/{name}` template."""
+    """Return the MCP server: docs/MCP.md's tools and the `imageserver://d/{id}/{name}` template."""
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
