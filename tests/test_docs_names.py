@@ -31,6 +31,10 @@ PY_PATH = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[A-Za-z_]\w*\.py)(?![\w/])")
 # `imageserver.a.b` or `imageserver.a:b`, not a host name or a systemd unit (`.service`).
 DOTTED = re.compile(r"(?<![\w./-])imageserver((?:\.[A-Za-z_]\w*)+)(?::([A-Za-z_]\w*))?")
 NOT_MODULES = {"imageserver.service"}  # deploy/'s system unit
+# `loader.run`, `security.confinement.is_within`: a sub-package's module or name, quoted.
+QUOTED_DOTTED = re.compile(r"`([a-z_]+)(?:\.[A-Za-z_]\w*)*\.([A-Za-z_]\w*)`")
+FILE_SUFFIXES = {"py", "js", "css", "html", "json", "md", "sqlite3", "toml", "txt", "sh"}
+SUB_PACKAGES = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
 # A section of the specification: `B.3`, `A.6`, `D.1` (a capital A-F, a dot, a number).
 SECTION = re.compile(r"(?<![\w.])[A-F]\.\d+(?!\w|\.\d)")
 CONTRACT = re.compile(r"\bcontract\b", re.IGNORECASE)
@@ -143,13 +147,20 @@ def module_problem(dotted: str, attribute: str | None) -> str | None:
 
 
 def stale_modules(text: str) -> set[str]:
+    """The `imageserver.*` names, and the quoted `<sub-package>.<name>`s, that do not exist."""
+    named = [
+        (match.group(0), match.group(1), match.group(2))
+        for match in DOTTED.finditer(text)
+        if match.group(0) not in NOT_MODULES
+    ]
+    for match in QUOTED_DOTTED.finditer(text):
+        if match.group(1) in SUB_PACKAGES and match.group(2) not in FILE_SUFFIXES:
+            named.append((match.group(0), "." + match.group(0).strip("`"), None))
     found = set()
-    for match in DOTTED.finditer(text):
-        if match.group(0) in NOT_MODULES:
-            continue
-        problem = module_problem(match.group(1), match.group(2))
+    for shown, dotted, attribute in named:
+        problem = module_problem(dotted, attribute)
         if problem:
-            found.add(f"{match.group(0)} ({problem})")
+            found.add(f"{shown} ({problem})")
     return found
 
 
@@ -189,6 +200,11 @@ def test_the_path_reader_finds_paths_and_tells_stale_ones():
 def test_the_module_reader_tells_stale_modules():
     assert stale_modules("imageserver.wsgi:application and imageserver.engines.wsgi") == set()
     assert stale_modules("imageserver.service and `imageserver.settings.config.SETTINGS`") == set()
+    assert stale_modules("`loader.run`, `security.confinement.is_within`, `x.y`") == set()
+    assert stale_modules("`loader.cli` and `security.is_within`") == {
+        "`loader.cli` (no module 'cli' in imageserver/loader/)",
+        "`security.is_within` (no module 'is_within' in imageserver/security/)",
+    }
     assert stale_modules("imageserver.observe, imageserver.wsgi:nothing") == {
         "imageserver.observe (no module 'observe' in imageserver/)",
         "imageserver.wsgi:nothing (imageserver/wsgi.py defines no 'nothing')",
