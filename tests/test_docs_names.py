@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import tokenize
 from functools import cache
@@ -40,13 +41,14 @@ SECTION = re.compile(r"(?<![\w.])[A-F]\.\d+(?!\w|\.\d)")
 CONTRACT = re.compile(r"\bcontract\b", re.IGNORECASE)
 
 
-def repository_files() -> list[Path]:
+@cache
+def repository_files() -> tuple[Path, ...]:
     """Every file of the checkout, without virtualenvs, caches and run output."""
-    return [
-        path
-        for path in ROOT.rglob("*")
-        if path.is_file() and not SKIPPED_PARTS & set(path.relative_to(ROOT).parts)
-    ]
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_PARTS)
+        found += [Path(folder, name) for name in sorted(files)]
+    return tuple(found)
 
 
 @cache
@@ -82,6 +84,7 @@ def docstrings_and_comments(path: Path) -> str:
     return "\n".join(parts)
 
 
+@cache
 def texts() -> list[tuple[Path, str]]:
     """Each document's text, and each package module's docstrings and comments."""
     found = [(path, path.read_text(encoding="utf-8")) for path in documents()]
@@ -178,6 +181,53 @@ def section_citations(text: str) -> list[str]:
     return SECTION.findall(text) + CONTRACT.findall(text)
 
 
+def layout_entries() -> dict[str, str]:
+    """README's "Layout" block: each `imageserver/` sub-package and its text, lines joined."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("\n## Layout\n") :].split("```")[1]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        folder = re.match(r"^  ([a-z_]+)/\s+(.*)$", line)
+        if folder:
+            current = folder.group(1)
+            entries[current] = folder.group(2)
+        elif current and re.match(r"^\s{4,}\S", line):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
+def listed_modules(text: str) -> list[str]:
+    """The one-word items after the first `: ` of a layout entry (`store`, `routes/`)."""
+    _, _, listing = re.sub(r"\s*\([^)]*\)", "", text).partition(": ")
+    items = [item.strip() for part in listing.split(",") for item in part.split("+")]
+    return [item for item in items if re.fullmatch(r"[a-z_]+/?", item)]
+
+
+def missing_from(package: str, names: list[str]) -> list[str]:
+    """The names that are neither a module (`x.py`) nor a folder (`x/`) of the sub-package."""
+    folder = PACKAGE / package
+    return [
+        name
+        for name in names
+        if not (
+            (folder / name).is_dir() if name.endswith("/") else (folder / f"{name}.py").is_file()
+        )
+    ]
+
+
+def architecture_rows() -> dict[str, str]:
+    """docs/ARCHITECTURE.md's layer table: each folder and its "what it holds" cell."""
+    rows: dict[str, str] = {}
+    for line in (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0].strip("`/")] = cells[2]
+    return rows
+
+
 def label(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
@@ -237,3 +287,42 @@ def test_nothing_users_read_cites_the_specification():
     }
     assert "imageserver/web/app.py" in {label(path) for path in published_files()}
     assert cited == {}, "cite docs/... instead: users do not have the specification"
+
+
+def test_the_readme_layout_names_every_sub_package():
+    assert set(layout_entries()) == SUB_PACKAGES
+
+
+@pytest.mark.parametrize("package", sorted(SUB_PACKAGES))
+def test_the_readme_layout_lists_only_modules_of_each_sub_package(package):
+    listed = listed_modules(layout_entries().get(package, ""))
+    assert listed, f"the layout names no module of {package}/"
+    assert missing_from(package, listed) == []
+
+
+def test_the_layout_reader_reads_modules_and_folders():
+    text = "the Flask app: app (its factory), routes/, wsgi + wsgi_fastpath, the rest of it"
+    assert listed_modules(text) == ["app", "routes/", "wsgi", "wsgi_fastpath"]
+    assert missing_from("web", ["app", "routes/", "media_types", "gallery/"]) == [
+        "media_types",
+        "gallery/",
+    ]
+
+
+def test_the_architecture_table_has_one_row_per_sub_package():
+    assert set(architecture_rows()) == SUB_PACKAGES
+
+
+@pytest.mark.parametrize("package", sorted(SUB_PACKAGES))
+def test_the_architecture_table_names_modules_in_their_own_folder(package):
+    # What a module is for is said in brackets (`load.py` (`load_folder_v2.py`)): not a module.
+    cell = re.sub(r"\([^)]*\)", "", architecture_rows().get(package, ""))
+    named = re.findall(r"`([\w/]+\.py|[\w]+/)`", cell)
+    assert named, f"the table names no module of {package}/"
+    # `web/video_loading.py` in the video row: a path from the package; `routes/`: a folder.
+    missing = [
+        name
+        for name in named
+        if not (PACKAGE / package / name).exists() and not (PACKAGE / name).exists()
+    ]
+    assert missing == []

@@ -103,7 +103,7 @@ def main(argv: list[str], prog: str = "server.py") -> int:
     if warning:
         print(warning, file=sys.stderr, flush=True)
     if args.dev:
-        from imageserver.web.app import create_app
+        from imageserver.engines.app import create_app
 
         create_app(config).run(host=config.host, port=config.port, debug=True)
         return 0

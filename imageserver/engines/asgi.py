@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any
 
+from imageserver.engines.app import create_app
 from imageserver.engines.flask_bridge import FlaskBridge
 from imageserver.engines.flask_bridge import Receive
 from imageserver.engines.flask_bridge import Scope
@@ -34,7 +35,6 @@ from imageserver.observability.observer import RequestObserver
 from imageserver.settings.config import Config
 from imageserver.state.registry import Directory
 from imageserver.state.timers import Clock
-from imageserver.web.app import create_app
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
 
@@ -194,7 +194,7 @@ def create_asgi_application(
 ) -> ImageServerASGI:
     """Build the ASGI callable granian runs: the native image path in front of Flask.
 
-    Parameters as for `app.create_app`.
+    Parameters as for `engines.app.create_app`.
     """
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]

@@ -26,7 +26,7 @@ from imageserver.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-# Where `create_app` keeps this worker's `WatchLeader` (absent: no watcher in this app).
+# Where `web.app.create_api_app` keeps this worker's `WatchLeader` (absent: no watcher in this app).
 WATCH_EXTENSION_KEY = "imageserver.watch"
 RETRY_SECONDS = 1.0
 LOCK_FILE = "watch.lock"
