@@ -1,7 +1,8 @@
 """What the repository says names what exists (issue 28). Fast, no server, no network.
 
 - every `*.py` path named in README.md, SECURITY.md, docs/, deploy/, examples/*/README.md and
-  in the docstrings and comments of `imageserver/` is a file of the repository;
+  in the docstrings and comments of `imageserver/` (and of bench/, examples/ and the top-level
+  scripts) is a file of the repository;
 - every `imageserver.<module>` (and `imageserver.<module>.<name>`, `<module>:<name>`) they
   name is a module of the package, and the name one that module defines;
 - docs/ARCHITECTURE.md's layer table names each module in its own folder;
@@ -68,7 +69,14 @@ def documents() -> list[Path]:
 
 
 def package_sources() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.py"))
+    """The package's modules, and the scripts, benchmarks and examples around it."""
+    folders = ("imageserver", "bench", "examples")
+    return sorted(
+        path
+        for path in repository_files()
+        if path.suffix == ".py"
+        and (path.parent == ROOT or path.relative_to(ROOT).parts[0] in folders)
+    )
 
 
 def docstrings_and_comments(path: Path) -> str:
@@ -86,7 +94,7 @@ def docstrings_and_comments(path: Path) -> str:
 
 @cache
 def texts() -> list[tuple[Path, str]]:
-    """Each document's text, and each package module's docstrings and comments."""
+    """Each document's text, and the docstrings and comments of our code (tests aside)."""
     found = [(path, path.read_text(encoding="utf-8")) for path in documents()]
     return found + [(path, docstrings_and_comments(path)) for path in package_sources()]
 
@@ -240,9 +248,9 @@ def test_the_texts_to_check_are_read():
 
 
 def test_the_path_reader_finds_paths_and_tells_stale_ones():
-    text = "`engines/asgi.py` runs it; observe.py (gone); see load_folder_v2.py and x.pyc"
-    assert set(PY_PATH.findall(text)) == {"engines/asgi.py", "observe.py", "load_folder_v2.py"}
-    assert stale_py_paths(text, ROOT / "README.md") == {"observe.py"}
+    text = "`engines/asgi.py` runs it; nowhere.py (never was); see load_folder_v2.py and x.pyc"
+    assert set(PY_PATH.findall(text)) == {"engines/asgi.py", "nowhere.py", "load_folder_v2.py"}
+    assert stale_py_paths(text, ROOT / "README.md") == {"nowhere.py"}
     assert stale_py_paths("`routes/auth.py`", PACKAGE / "web" / "app.py") == set()
     assert stale_py_paths("`routes/auth.py`", ROOT / "README.md") == {"routes/auth.py"}
 
@@ -255,8 +263,8 @@ def test_the_module_reader_tells_stale_modules():
         "`loader.cli` (no module 'cli' in imageserver/loader/)",
         "`security.is_within` (no module 'is_within' in imageserver/security/)",
     }
-    assert stale_modules("imageserver.observe, imageserver.wsgi:nothing") == {
-        "imageserver.observe (no module 'observe' in imageserver/)",
+    assert stale_modules("imageserver.nowhere, imageserver.wsgi:nothing") == {
+        "imageserver.nowhere (no module 'nowhere' in imageserver/)",
         "imageserver.wsgi:nothing (imageserver/wsgi.py defines no 'nothing')",
     }
 
