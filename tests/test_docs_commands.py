@@ -89,6 +89,11 @@ def test_no_guide_runs_our_files_with_a_bare_python(guide):
     assert bare == [], f"use {VENV_PYTHON}: the dependencies are only in .venv"
 
 
+def test_the_readme_text_quotes_no_bare_python_either():
+    spans = re.findall(r"`([^`\n]+)`", README.read_text(encoding="utf-8"))
+    assert [span for span in spans if BARE_PYTHON.search(span)] == []
+
+
 def test_the_bare_python_rule_reads_commands():
     assert BARE_PYTHON.search("python server.py --port 8080")
     assert BARE_PYTHON.search("X=1 python3 -m bench --help")
