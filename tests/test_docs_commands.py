@@ -32,7 +32,9 @@ BARE_PYTHON = re.compile(
     r"(?<![\w./$\"-])python3?\s+(?:-m\s+(?:imageserver|bench|tests|examples)\b|[\w./-]+\.py\b)"
 )
 # `.venv/bin/python server.py ...` or `.venv/bin/python -m imageserver mcp ...`.
-VENV_COMMAND = re.compile(r"\.venv/bin/python\"?\s+((?:-m\s+imageserver(?:\s+[a-z]+)?)|[\w/]+\.py)")
+VENV_COMMAND = re.compile(
+    r"\.venv/bin/python\"?\s+((?:-m\s+imageserver(?:\.\w+)*(?:\s+[a-z]+)?)|[\w/]+\.py)"
+)
 # `imageserver mcp` (the wheel's command), not `-m imageserver mcp` or `mcp add imageserver`.
 WHEEL_COMMAND = re.compile(r"(?<![\w-])(?<!-m )(?<!add )imageserver\s+[a-z]+")
 HELP_TIMEOUT_S = 60  # a cold interpreter on a busy 2-core machine
@@ -118,6 +120,7 @@ def test_the_wheel_command_rule_reads_commands():
 def test_the_readme_names_the_commands_it_is_tried_for():
     tried = {match.group(1) for line in readme_commands() for match in VENV_COMMAND.finditer(line)}
     assert {"server.py", "load_folder_v2.py", "-m imageserver mcp"} <= tried
+    assert "-m imageserver.settings_query" in tried
 
 
 @pytest.mark.parametrize(
