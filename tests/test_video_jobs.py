@@ -306,3 +306,43 @@ def _extraction_running(api: Api) -> bool:
     with state_db(api) as conn:
         rows = conn.execute("SELECT worker FROM jobs WHERE kind = 'video'").fetchall()
     return any(worker and alive(int(worker.rsplit(":", 2)[1])) for (worker,) in rows)
+
+
+def test_unique_facts_and_sheets_follow_the_frames_so_far(api, videos, tmp_path):
+    loaded = api.load(fresh(videos["long"], tmp_path), frames={"fps": 5}, wait=False)
+    dir_id = loaded["id"]
+    totals: list[int] = []
+    while True:
+        running = directory(api, dir_id)["extraction"]["state"] == "running"
+        count = directory(api, dir_id)["image_count"]
+        unique = api.get(f"/api/directories/{dir_id}/images", params={"unique": "true"})
+        assert unique.status_code == 200
+        kept = unique.json()
+        assert sum(e["duplicates"] + 1 for e in kept["images"]) >= count
+        totals.append(kept["total"])
+        facts = api.get(f"/api/directories/{dir_id}/images", params={"facts": "true"}).json()
+        assert all(e["width"] == SIZE[0] and e["format"] == "JPEG" for e in facts["images"])
+        if count:
+            sheet = api.get(f"/d/{dir_id}/sheet", params={"from": "frame_000001.jpg", "count": 4})
+            assert sheet.status_code == 200 and sheet.headers["Content-Type"].startswith("image/")
+        if not running:
+            break
+        time.sleep(0.2)
+    assert totals == sorted(totals) and totals[-1] > 1
+    # The last answer equals a listing computed from scratch on the finished folder.
+    full = api.get(f"/api/directories/{dir_id}/images", params={"limit": 10000}).json()
+    assert full["total"] == 600
+
+
+def test_the_gallery_shows_the_extraction(api, videos, tmp_path):
+    loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=False)
+    page = api.get(f"/gallery/{loaded['id']}")
+    assert page.status_code == 200
+    assert 'id="extraction" class="extraction" data-state="running"' in page.text
+    assert "extracting: " in page.text and 'id="extraction-bar"' in page.text
+    assert "extracting: " in api.get("/gallery").text
+    wait_for_end(api, loaded["id"])
+    page = api.get(f"/gallery/{loaded['id']}")
+    assert 'data-state="done"' in page.text and "done: 600 frames" in page.text
+    folder = api.get("/gallery").text
+    assert "done: 600 frames" in folder

@@ -141,19 +141,31 @@ class JobStore:
     # -- the life of a job ----------------------------------------------------------------
 
     def create(self, kind: str, key: str, request: dict[str, Any], progress: dict) -> Job:
-        """Insert a queued job (forgetting the finished jobs about the same key)."""
+        """Insert a queued job (forgetting the finished jobs about the same key).
+
+        One job per key at a time: if an unfinished one exists (two loads of the same video
+        at once), that one is returned instead.
+        """
         job_id = secrets.token_urlsafe(12)
         now = self.clock()
         with self._write() as conn:
-            conn.execute(
-                "DELETE FROM jobs WHERE kind = ? AND key = ? AND state IN (?, ?)",
-                (kind, key, DONE, FAILED),
-            )
-            conn.execute(
-                "INSERT INTO jobs (id, kind, key, request, state, progress, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, kind, key, json.dumps(request), QUEUED, json.dumps(progress), now, now),
-            )
+            running = conn.execute(
+                "SELECT id FROM jobs WHERE kind = ? AND key = ? AND state IN (?, ?)",
+                (kind, key, *UNFINISHED),
+            ).fetchone()
+            if running is not None:
+                job_id = running[0]
+            else:
+                conn.execute(
+                    "DELETE FROM jobs WHERE kind = ? AND key = ? AND state IN (?, ?)",
+                    (kind, key, DONE, FAILED),
+                )
+                conn.execute(
+                    "INSERT INTO jobs (id, kind, key, request, state, progress, created,"
+                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, kind, key, json.dumps(request), QUEUED, json.dumps(progress),
+                     now, now),
+                )  # fmt: skip
         job = self.get(job_id)
         assert job is not None
         return job

@@ -60,6 +60,10 @@ def run(context: Context) -> None:
     request = context.job.request
     folder = Path(request["folder"])
     settings = FrameSettings(request["mode"], float(request["value"]))
+    changed = _changed_since_loaded(request)
+    if changed is not None:
+        context.fail(changed)
+        return
     recorder = _Recorder(context)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,18 @@ def run(context: Context) -> None:
     }
     framecache.write_json_atomic(folder / framecache.MANIFEST, manifest)
     context.done(recorder.progress(finished=True))
+
+
+def _changed_since_loaded(request: dict[str, Any]) -> str | None:
+    """Say why the video can no longer give these frames (a resumed job), or None."""
+    video = Path(request["video"])
+    try:
+        identity = framecache.video_identity(video)
+    except OSError:
+        return f"{video.name}: the video is gone since it was loaded"
+    if identity != request["identity"]:
+        return f"{video.name}: the video changed since it was loaded; load it again"
+    return None
 
 
 class _Recorder:

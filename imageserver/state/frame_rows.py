@@ -108,3 +108,8 @@ def missing_from_index(conn: sqlite3.Connection, dir_id: str, root: str) -> list
         (root, dir_id),
     )
     return [row[0] for row in rows]
+
+
+def forget(conn: sqlite3.Connection, root: str) -> None:
+    """Drop the times recorded under `root` (inside a write): its folder was deleted."""
+    conn.execute("DELETE FROM frame_times WHERE root = ?", (root,))
