@@ -21,6 +21,7 @@ import pytest
 from imageserver.cli.command import COMMANDS
 from imageserver.cli.serve import FLAG_SETTINGS
 from imageserver.settings.table import SETTINGS
+from tests.test_docs import split_fences
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -41,13 +42,8 @@ HELP_TIMEOUT_S = 60  # a cold interpreter on a busy 2-core machine
 
 
 def fenced_lines(path: Path) -> list[str]:
-    lines, fenced = [], False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if re.match(r"^\s*(```|~~~)", line):
-            fenced = not fenced
-        elif fenced:
-            lines.append(line)
-    return lines
+    """The lines of a guide's code blocks."""
+    return split_fences(path.read_text(encoding="utf-8"))[1]
 
 
 def readme_commands() -> list[str]:
