@@ -1,7 +1,9 @@
 """The table of settings: every environment variable, its default, parser and help, once.
 
-`settings/config.py` reads them into a `Config`; the README's settings table and
-`imageserver --help` are checked against this table (docs/CONFIGURATION.md).
+`settings/config.py` reads them into a `Config`; the flags of `python server.py` (and
+`imageserver serve`) take their help from it. `tests/test_docs.py` checks the settings tables
+of the README and docs/CONFIGURATION.md against it, and `tests/test_docs_commands.py` the
+server's `--help`.
 """
 
 from __future__ import annotations
@@ -198,6 +200,20 @@ SETTINGS: tuple[Setting, ...] = (
         "100000000",
         parse.int_in(1),
         "Largest source (width x height) decoded for a variant; bigger ones get 413.",
+    ),
+    Setting(
+        "IMAGE_SERVER_VIDEO_WORKERS",
+        "video_workers",
+        "1",
+        parse.int_in(1, 64),
+        "Videos extracted at once (each in its own process); more loads wait in a queue.",
+    ),
+    Setting(
+        "IMAGE_SERVER_VIDEO_MAX_FRAMES",
+        "video_max_frames",
+        "100000",
+        parse.int_in(1),
+        "Most frames one video load may give; a video that would give more gets 422.",
     ),
     Setting(
         "IMAGE_SERVER_UPLOAD_MAX_MB",

@@ -1,4 +1,8 @@
-"""The app factory: wires configuration, state, timers, blueprints and error handling."""
+"""The control API's app factory: wires configuration, state, timers, blueprints and errors.
+
+The gallery's pages are added on top by `engines/app.py`, the one place that builds the
+whole app, so this layer never imports the gallery built on it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from flask import Flask
 from flask import Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from imageserver.gallery import views as gallery
+from imageserver.jobs.dispatch import Dispatcher
+from imageserver.jobs.dispatch import limits
+from imageserver.jobs.store import JobStore
 from imageserver.security.hosts import default_patterns
 from imageserver.settings.config import Config
 from imageserver.state.registry import Registry
@@ -21,6 +27,7 @@ from imageserver.web import body_limit
 from imageserver.web import errors
 from imageserver.web import guard
 from imageserver.web import jsonio
+from imageserver.web import video_status
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
 from imageserver.web.routes import control
@@ -38,10 +45,10 @@ from imageserver.web.routes import variants
 log = logging.getLogger(__name__)
 
 
-def create_app(
+def create_api_app(
     config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
 ) -> Flask:
-    """Build the Flask app for `config` (default: `Config.from_env()`).
+    """Build the control API's Flask app for `config` (default: `Config.from_env()`).
 
     :param clock: returns epoch seconds; tests inject one to move time without sleeping.
     :param start_sweeper: run the background threads: the one that applies deadlines when
@@ -69,9 +76,12 @@ def create_app(
         default_hosts=default_patterns(config.public_url),
     )
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
-    for blueprint in (*blueprints, publish.bp, uploads.bp, gallery.bp, service.bp):
+    for blueprint in (*blueprints, publish.bp, uploads.bp, service.bp):
         app.register_blueprint(blueprint)
     body_limit.init_app(app)
+    jobs = JobStore(registry.store, clock)
+    jobs.initialise()
+    app.extensions[video_status.JOBS_KEY] = jobs
     body_limit.allow_larger(app, uploads.bp.name, uploads.body_limit(config))
     app.after_request(_security_headers)
     cors.init_app(app)
@@ -89,6 +99,9 @@ def create_app(
             config, registry.store
         )
         publish.recover_jobs(app, sweeper.stopping)
+        dispatcher = Dispatcher(jobs, config.database_path, limits(config.video_workers))
+        dispatcher.start(sweeper.stopping)
+        app.extensions[video_status.DISPATCHER_KEY] = dispatcher
     return app
 
 

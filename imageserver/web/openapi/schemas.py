@@ -1,8 +1,8 @@
 """The building blocks of the OpenAPI document: component schemas, parameters, responses.
 
-Taken from the pydantic models that validate requests (`schemas.py`, `variants/params.py`)
-and from `mediatypes.py`, so each constraint is written once. `openapi.py` assembles the
-paths from these.
+Taken from the pydantic models that validate requests (`web/schemas.py`,
+`variants/params.py`), so each constraint is written once. `document.py` assembles the
+paths from these, `operations.py` the image routes' media types (`settings/media_types.py`).
 """
 
 from __future__ import annotations
@@ -70,8 +70,26 @@ WATCH_PROPERTIES: dict[str, Schema] = {
 }
 
 
+# A video's directory (docs/API.md#long-videos): after the live-folder keys, absent for folders.
+EXTRACTION_PROPERTIES: dict[str, Schema] = {
+    "extraction": {
+        "type": "object",
+        "description": "Where the video's background extraction is (a video's directory only).",
+        "properties": {
+            "state": {"enum": ["running", "done", "failed"]},
+            "frames": {"type": "integer", "description": "Frames written so far."},
+            "seconds_done": {"type": "number", "description": "Seconds of video covered."},
+            "duration": {"type": ["number", "null"], "description": "The video's length."},
+            "detail": {"type": "string", "description": "Why it failed (failed only)."},
+        },
+        "required": ["state", "frames", "seconds_done", "duration"],
+    },
+}
+
+
 def _with_watch(schema: Schema) -> Schema:
-    return {**schema, "properties": {**schema["properties"], **WATCH_PROPERTIES}}
+    extra = {**WATCH_PROPERTIES, **EXTRACTION_PROPERTIES}
+    return {**schema, "properties": {**schema["properties"], **extra}}
 
 
 def response_spec(description: str, schema: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -268,7 +286,7 @@ def component_schemas() -> dict[str, Schema]:
             _object(status, "The current directory and its timer (docs/API.md#get-).")
         ),
         "Loaded": _with_watch(
-            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory, B.1).")
+            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory).")
         ),
         "Message": _object({"status": {"enum": ["success", "info"]}, "message": STRING}),
         "Timeout": _object(timeout),
