@@ -1,0 +1,98 @@
+"""Memory of a running server, split between the web server and its extraction processes.
+
+PSS (proportional set size) counts a page shared by N processes as 1/N to each, so the sum
+over a process tree is what that tree costs the machine: the figure the brief's "idles under
+100 MB" and issue 29's "402 MB after a day of recordings" are about. Read from
+`/proc/<pid>/smaps_rollup` (Linux 4.14 or later).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+# The processes a web worker starts for a video: the probe and the extraction job's child.
+EXTRACTION_MODULES = ("imageserver.jobs.child", "imageserver.video.probe")
+
+
+@dataclass
+class TreeMemory:
+    """PSS in KiB of the web server (granian's master and workers) and of extraction."""
+
+    server_kib: int
+    extraction_kib: int
+    extraction_pids: list[int]
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:  # the process ended between the listing and the read
+        return None
+
+
+def pss_kib(pid: int) -> int:
+    """PSS of one process in KiB (0 when it is gone)."""
+    rollup = _read(f"/proc/{pid}/smaps_rollup") or ""
+    return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (all its threads')."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(child) for child in (_read(f"{task}/children") or "").split()]
+    return found
+
+
+def is_extraction(pid: int) -> bool:
+    """Tell whether `pid` runs one of the video modules (its command line says so)."""
+    command = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
+    return any(module in command for module in EXTRACTION_MODULES)
+
+
+def tree_memory(root: int) -> TreeMemory:
+    """PSS of `root` and its descendants; an extraction process counts with its own children."""
+    server, extraction, pids = 0, 0, []
+    pending = [(root, False)]
+    while pending:
+        pid, inside = pending.pop()
+        inside = inside or is_extraction(pid)
+        kib = pss_kib(pid)
+        if inside:
+            extraction += kib
+            pids.append(pid)
+        else:
+            server += kib
+        pending += [(child, inside) for child in children(pid)]
+    return TreeMemory(server, extraction, pids)
+
+
+class PeakSampler:
+    """Samples `tree_memory(root)` in a thread until stopped; keeps the peaks."""
+
+    def __init__(self, root: int, interval: float = 0.25) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak_server_kib = 0
+        self.peak_extraction_kib = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            memory = tree_memory(self.root)
+            self.peak_server_kib = max(self.peak_server_kib, memory.server_kib)
+            self.peak_extraction_kib = max(self.peak_extraction_kib, memory.extraction_kib)
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
