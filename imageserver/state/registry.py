@@ -8,6 +8,7 @@ imports Flask.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from imageserver.state.directory import directory_id
 from imageserver.state.directory import meta
 from imageserver.state.directory import next_load_seq
 from imageserver.state.directory import set_meta
+from imageserver.state.frame_cache import FrameCache
 from imageserver.state.index_reads import IndexReads
 from imageserver.state.indexer import scan_directory
 from imageserver.state.store import Store
@@ -39,10 +41,13 @@ class Registry(IndexReads):
         default_timeout_minutes: int,
         idle_mode: bool = False,
         inboxes_root: str | None = None,
+        frames: FrameCache | None = None,
     ) -> None:
         self.store = store
         # The folder of the upload inboxes: an unloaded inbox's folder is deleted with it.
         self.inboxes_root = inboxes_root
+        # Video frame folders: an unloaded video's frames are released to this bounded cache.
+        self.frames = frames
         self.clock = clock
         self._configured_default = default_timeout_minutes
         # IMAGE_SERVER_TIMEOUT_MODE=idle: an image access slides the directory's deadline.
@@ -53,12 +58,14 @@ class Registry(IndexReads):
     @classmethod
     def open(cls, config: Config, clock: timers.Clock) -> Registry:
         """Return the registry of `config`'s state database (not yet initialised)."""
+        store = Store(config.database_path)
         return cls(
-            Store(config.database_path),
+            store,
             clock,
             config.default_timeout_minutes,
             idle_mode=config.timeout_mode == "idle",
             inboxes_root=inboxes.inboxes_root(config.state_dir),
+            frames=FrameCache.for_config(store, config, clock),
         )
 
     # -- start-up -------------------------------------------------------------------------
@@ -72,6 +79,8 @@ class Registry(IndexReads):
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
         image_facts.create_schema(self.store.connection())
+        if self.frames is not None:
+            self.frames.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
@@ -80,6 +89,8 @@ class Registry(IndexReads):
         self.sweep()
         loaded = {directory.real_path for directory in self.all()}
         inboxes.remove_orphans(self.inboxes_root, loaded)
+        if self.frames is not None:
+            self.frames.sweep_leftovers()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -141,6 +152,10 @@ class Registry(IndexReads):
         dir_id = dir_id or directory_id(real_path)
         now = self.clock()
         with self.store.write() as conn:
+            # The frame cache renames an evicted folder away under this same lock: never
+            # commit a load of a folder that went since the scan.
+            if not os.path.isdir(real_path):
+                raise FileNotFoundError(real_path)
             if timeout_minutes is None:
                 timeout_minutes = int(meta(conn, "default_timeout") or 0)
             load_seq = next_load_seq(conn)
@@ -168,7 +183,7 @@ class Registry(IndexReads):
         """Unload one directory; return False when it was not loaded."""
         with self.store.write() as conn:
             removed = self._delete(conn, [dir_id])
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return bool(removed)
 
     def unload_current(self) -> bool:
@@ -177,7 +192,7 @@ class Registry(IndexReads):
         with self.store.write() as conn:
             dir_id = current_id(conn)
             removed = self._delete(conn, [dir_id]) if dir_id else []
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return bool(removed)
 
     def set_default_timeout(self, minutes: int) -> Directory | None:
@@ -232,10 +247,16 @@ class Registry(IndexReads):
             # Re-read inside the write lock: a re-load may have re-armed one of them meanwhile.
             removed = self._delete(conn, timers.expired_ids(conn, now))
             upcoming = timers.next_deadline(conn)
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return upcoming
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _released(self, real_paths: list[str]) -> None:
+        """After an unload committed: delete inbox folders, release video frames to the cache."""
+        inboxes.remove_owned(self.inboxes_root, real_paths, self.store)
+        if self.frames is not None:
+            self.frames.release(real_paths)
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, dir_ids: list[str]) -> list[str]:
@@ -250,6 +271,7 @@ class Registry(IndexReads):
             found = row.fetchone()
             if delete_directory(conn, dir_id) and found is not None:
                 inboxes.forget(conn, dir_id)
+                image_facts.forget_directory(conn, dir_id)
                 removed.append(found[0])
         return removed
 

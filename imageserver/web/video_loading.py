@@ -15,6 +15,7 @@ from pathlib import Path
 
 from imageserver.frames import catalog
 from imageserver.settings.config import Config
+from imageserver.state import frame_cache
 from imageserver.state.registry import Directory
 from imageserver.video import framecache
 from imageserver.video.extract import FrameSettings
@@ -26,7 +27,6 @@ from imageserver.web.schemas import FrameChoice
 
 # Decided by the name first; the container check then refuses what only looks like a video.
 VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov"})
-FRAMES_FOLDER = "frames"
 
 
 def is_video_name(path: str) -> bool:
@@ -35,8 +35,8 @@ def is_video_name(path: str) -> bool:
 
 
 def frames_root(config: Config) -> Path:
-    """Return the folder holding every video's extracted frames."""
-    return Path(config.state_dir) / FRAMES_FOLDER
+    """Return the folder holding every video's extracted frames (a bounded cache once unloaded)."""
+    return Path(frame_cache.frames_root(config.state_dir))
 
 
 def is_frames_folder(config: Config, real_path: str) -> bool:
@@ -78,15 +78,21 @@ def load_video(
     root = frames_root(svc.config)
     if root.is_dir():  # temp folders of a killed extraction
         framecache.clean_stale_temps(root)
-    try:
-        extraction = extract_frames(real_path, root, settings)
-    except VideoError as exc:
-        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"Not a usable video: {exc}") from None
-    except PermissionError:
-        raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
-    folder = os.path.realpath(extraction.directory)
-    dir_id = framecache.directory_id_for(Path(real_path), settings.tag(), Path(folder))
-    directory = svc.registry.load(path, folder, False, timeout_minutes, dir_id=dir_id)
+    for attempt in range(2):
+        try:
+            extraction = extract_frames(real_path, root, settings)
+        except VideoError as exc:
+            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"Not a usable video: {exc}") from None
+        except PermissionError:
+            raise ApiError(HTTPStatus.FORBIDDEN, f"Directory not readable: {shown}") from None
+        folder = os.path.realpath(extraction.directory)
+        dir_id = framecache.directory_id_for(Path(real_path), settings.tag(), Path(folder))
+        try:
+            directory = svc.registry.load(path, folder, False, timeout_minutes, dir_id=dir_id)
+            break
+        except FileNotFoundError:  # the frame cache evicted the reused folder meanwhile
+            if attempt:
+                raise
     # Hash and measure every frame now, while the files are in the page cache: the first
     # `?unique=true` listing then only reads the database.
     entries = svc.registry.image_page(directory.id, 0, directory.image_count)
