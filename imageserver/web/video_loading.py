@@ -15,6 +15,7 @@ from pathlib import Path
 
 from imageserver.frames import catalog
 from imageserver.settings.config import Config
+from imageserver.settings.media_types import is_video_name as is_video_name
 from imageserver.state import frame_cache
 from imageserver.state.registry import Directory
 from imageserver.video import framecache
@@ -24,14 +25,6 @@ from imageserver.video.extract import extract_frames
 from imageserver.web.context import Services
 from imageserver.web.errors import ApiError
 from imageserver.web.schemas import FrameChoice
-
-# Decided by the name first; the container check then refuses what only looks like a video.
-VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov"})
-
-
-def is_video_name(path: str) -> bool:
-    """Tell whether `path` names a video file by its extension (case-insensitive)."""
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
 def frames_root(config: Config) -> Path:
