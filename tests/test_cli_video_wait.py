@@ -4,8 +4,8 @@ The stand-in (tests/support/fake_server.py) answers a video load with the pinned
 `"extraction": {"state", "frames", "seconds_done", "duration", "detail"?}` object
 (docs/API.md#video-in) and moves it one step on each `GET /api/directories/<id>`, so these
 tests see the loader poll, draw its bar of seconds on stderr, list only once the state is
-`done`, and stop with exit 1 and the `detail` on one line when it is `failed`. The same run
-against the real server is in tests/test_video_api.py.
+`done`, and stop with exit 1 and the `detail` on one line when it is `failed`. The last
+tests run the same against the real server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Api
+from tests.support import recording
 from tests.support.cli import CliResult
+from tests.support.cli import cli_env
 from tests.support.cli import run_cli
 from tests.support.fake_server import DIR_ID
 from tests.support.fake_server import FakeImageServer
@@ -121,3 +124,42 @@ def test_an_unknown_duration_counts_seconds(cli, fake):
     result = cli()
     assert result.returncode == 0, result.stderr
     assert "Extracting: 3.0 s" in result.stderr
+
+
+# -- the same against the real server ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 s at 5 fps: long enough that the load answers while the extraction runs."""
+    folder = tmp_path_factory.mktemp("cli-video")
+    return recording.make_recording(folder / "long.mp4", seconds=40, fps=5, size=(320, 180)).path
+
+
+def real_cli(server, video: Path, tmp_path: Path, *args: str) -> CliResult:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    common = ("--server", server.base_url, "--output", tmp_path / "out")
+    return run_cli("--dir", video, *common, *args, cwd=home, env=cli_env(home), timeout=120)
+
+
+def test_the_real_server_extraction_is_followed_to_the_end(server_factory, real_video, tmp_path):
+    server = server_factory()
+    result = real_cli(server, real_video, tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = result.document()
+    assert document["count"] == 40  # 1 frame per second: every frame, not those so far
+    assert "Extracting" in result.stderr and "40 frames" in result.stderr, result.stderr
+    listed = Api(server).get(f"/api/directories/{document['id']}").json()
+    assert listed["extraction"]["state"] == "done"
+
+
+def test_a_real_failure_exits_1_with_the_detail(server_factory, real_video, tmp_path):
+    server = server_factory(env={"IMAGE_SERVER_TEST_DISK_FULL_AFTER": "5"})
+    result = real_cli(server, real_video, tmp_path, "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"load_folder_v2.py: error: extracting the frames of {real_video} failed: "
+        "cannot write frames: No space left on device"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -98,8 +98,9 @@ def _show(bar: tqdm, extraction: dict[str, Any]) -> None:
     done = _number(extraction.get("seconds_done")) or 0.0
     if duration is not None:
         done = min(done, duration)
-    bar.update(done - bar.n)
-    bar.set_postfix_str(f"{extraction.get('frames', 0)} frames", refresh=True)
+    bar.set_postfix_str(f"{extraction.get('frames', 0)} frames", refresh=False)
+    bar.n = done
+    bar.refresh()  # one line per poll, also when only the frame count moved
 
 
 def _number(value: Any) -> float | None:

@@ -70,6 +70,8 @@ class Config:
     variant_cache_mb: int = 1024
     frames_cache_mb: float = 5120.0
     max_pixels: int = 100_000_000
+    video_workers: int = 1
+    video_max_frames: int = 100_000
     upload_max_mb: int = 20
     upload_quota_mb: int = 1024
     upload_total_mb: int = 5120

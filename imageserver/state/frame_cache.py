@@ -33,6 +33,7 @@ from collections.abc import Iterator
 
 from imageserver.security.confinement import is_within
 from imageserver.settings.config import Config
+from imageserver.state import frame_rows
 from imageserver.state import image_facts
 from imageserver.state.store import Store
 
@@ -56,6 +57,11 @@ STALE_SECONDS = 600.0
 MIB = 1024 * 1024
 
 log = logging.getLogger(__name__)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the `released_frames` table (idempotent: every worker runs it)."""
+    conn.executescript(SCHEMA)
 
 
 def frames_root(state_dir: str) -> str:
@@ -93,10 +99,6 @@ class FrameCache:
         """The frame cache of `config`'s state directory, bounded by its setting."""
         bound = budget_bytes(config.frames_cache_mb)
         return cls(store, frames_root(config.state_dir), bound, clock)
-
-    def create_schema(self, conn: sqlite3.Connection) -> None:
-        """Create the `released_frames` table (idempotent: every worker runs it)."""
-        conn.executescript(SCHEMA)
 
     def owns(self, real_path: str) -> bool:
         """Tell whether a directory's real path is a frame folder (one level under the root)."""
@@ -146,6 +148,8 @@ class FrameCache:
             with self.store.write() as conn:
                 _record(conn, adopted)
                 image_facts.forget_roots(conn, removed)
+                for path in removed:
+                    frame_rows.forget(conn, path)
             return removed + self._trim_locked()
 
     # -- helpers --------------------------------------------------------------------------
@@ -196,6 +200,7 @@ class FrameCache:
                     trash.append((path, self._detach(path)))
                     conn.execute("DELETE FROM released_frames WHERE path = ?", (path,))
                     image_facts.forget_roots(conn, [path])
+                    frame_rows.forget(conn, path)
         for path, moved in trash:
             log.info("removing the frames of %s: beyond IMAGE_SERVER_FRAMES_CACHE_MB", path)
             shutil.rmtree(moved, ignore_errors=True)

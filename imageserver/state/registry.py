@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Callable
 
 from imageserver.settings.config import Config
+from imageserver.state import frame_cache
+from imageserver.state import frame_rows
 from imageserver.state import image_facts
 from imageserver.state import inboxes
 from imageserver.state import timers
@@ -25,6 +27,7 @@ from imageserver.state.directory import next_load_seq
 from imageserver.state.directory import set_meta
 from imageserver.state.frame_cache import FrameCache
 from imageserver.state.index_reads import IndexReads
+from imageserver.state.indexer import ImageEntry
 from imageserver.state.indexer import scan_directory
 from imageserver.state.store import Store
 
@@ -79,8 +82,8 @@ class Registry(IndexReads):
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
         image_facts.create_schema(self.store.connection())
-        if self.frames is not None:
-            self.frames.create_schema(self.store.connection())
+        frame_rows.create_schema(self.store.connection())
+        frame_cache.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
@@ -114,14 +117,6 @@ class Registry(IndexReads):
             rows = conn.execute("SELECT * FROM directories ORDER BY load_seq").fetchall()
         return [Directory.from_row(row) for row in rows]
 
-    def counts(self) -> tuple[int, int]:
-        """Return how many directories are loaded and how many images they index."""
-        with self.store.read() as conn:
-            row = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(image_count), 0) FROM directories"
-            ).fetchone()
-        return int(row[0]), int(row[1])
-
     def default_timeout(self) -> int:
         """Return the server's default timeout in minutes (0 = off)."""
         with self.store.read() as conn:
@@ -138,22 +133,24 @@ class Registry(IndexReads):
         watch: bool = False,
         make_current: bool = True,
         dir_id: str | None = None,
+        entries: list[ImageEntry] | None = None,
     ) -> Directory:
         """Index a directory, make it current and arm its deadline (re-loading re-arms).
 
         `timeout_minutes` None means "use the server default". With `watch`, the server's
         watcher (`imageserver.watch`) keeps the index following the folder. Without
         `make_current` (an upload inbox) the current directory stays what it was. `dir_id`
-        replaces the id derived from `real_path` (a video's frames are named after the video).
+        replaces the id derived from `real_path` (a video's frames are named after the video);
+        `entries` replaces the scan (a video's frames: only those recorded complete).
 
         :raise OSError: the directory cannot be listed.
         """
-        entries = scan_directory(real_path, recursive)  # outside the lock: disk work is slow
+        if entries is None:  # outside the lock: disk work is slow
+            entries = scan_directory(real_path, recursive)
         dir_id = dir_id or directory_id(real_path)
         now = self.clock()
         with self.store.write() as conn:
-            # The frame cache renames an evicted folder away under this same lock: never
-            # commit a load of a folder that went since the scan.
+            # Under this lock the frame cache renames evicted folders away: never load one.
             if not os.path.isdir(real_path):
                 raise FileNotFoundError(real_path)
             if timeout_minutes is None:
