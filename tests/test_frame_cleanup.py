@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -168,3 +169,37 @@ def test_a_start_clears_what_a_crash_left(server_factory, video, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == [loaded]
     assert sorted(p.name for p in (root / loaded).iterdir()) == frames_before
     assert served(api, kept["id"])
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 s at 5 fps: still extracting (every frame) while the test acts."""
+    folder = tmp_path_factory.mktemp("long-clip")
+    return recording.make_recording(folder / "long.mp4", seconds=120, fps=5, size=(320, 180)).path
+
+
+def jobs_running(api: Api) -> bool:
+    with sqlite3.connect(f"file:{api.server.state_dir / 'state.sqlite3'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
+        return row.fetchone()[0] > 0
+
+
+def test_a_running_extraction_is_never_touched_and_goes_at_its_unload(
+    server_factory, video, long_video, tmp_path
+):
+    server = server_factory(env={"IMAGE_SERVER_FRAMES_CACHE_MB": "0"})
+    api = Api(server)
+    short = load_video(api, copies(video, tmp_path / "videos", 1)[0])
+    running = api.load(long_video, frames={"every": 1}, wait=False)
+    assert running["extraction"]["state"] == "running"
+    wait_until(lambda: api.get(f"/api/directories/{running['id']}").json()["image_count"] >= 3)
+    # Another video's unload trims the cache at 0 while this one is being written.
+    assert api.delete(f"/api/directories/{short['id']}").status_code == 200
+    assert len(frame_folders(api)) == 1
+    described = api.get(f"/api/directories/{running['id']}").json()
+    assert described["extraction"]["state"] == "running", described
+    assert served(api, running["id"])
+
+    assert api.delete(f"/api/directories/{running['id']}").status_code == 200
+    wait_until(lambda: not jobs_running(api), message="the stopped extraction to end")
+    assert frame_folders(api) == {}  # nothing left behind by the stopped extraction
