@@ -134,9 +134,9 @@ class FrameCache:
         Removed: `.trash-*` folders (an eviction cut short), stale `.tmp-*` entries (a killed
         extraction's temporary folder or frame), and stale folders no directory loads that
         are not complete (no manifest: nothing can reuse them, and they would stand in the
-        way of a new extraction). A complete folder nobody
-        recorded (a crash between the unload and `release`, or an older version) is
-        recorded with its modification time as its last use. Returns the paths removed.
+        way of a new extraction). A complete folder nobody recorded (a crash between the
+        unload and `release`, or an older version) is recorded with its modification time
+        as its last use. Returns the paths removed.
         """
         if not os.path.isdir(self.root):
             return []
