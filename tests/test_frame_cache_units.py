@@ -167,6 +167,9 @@ def test_the_start_up_sweep_clears_a_crash_and_applies_the_bound(tmp_path):
     registry.frames.max_bytes = 0  # the adopted folder is an ordinary released one now
     assert registry.frames.trim() == [str(complete)]
     assert present(tmp_path) == [fresh.name, "loaded"]
+    # The server's own start (no worker, no extraction yet) takes fresh leftovers too.
+    assert registry.frames.sweep_leftovers(0.0) == [str(fresh)]
+    assert present(tmp_path) == ["loaded"]
 
 
 def test_a_new_server_sweeps_at_start_up(tmp_path):

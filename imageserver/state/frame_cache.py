@@ -51,8 +51,10 @@ TEMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 # A complete folder has this file; one without it that no directory loads can never be reused.
 MANIFEST = "manifest.json"
-# A temporary entry (or an unrecorded folder) untouched this long belongs to no running
-# extraction: a running one writes a frame far more often than that.
+# In a worker's start (others may be extracting meanwhile), a temporary entry or an
+# unrecorded folder untouched this long belongs to no running extraction: a running one
+# writes a frame far more often than that. The server's own start, before any worker or
+# extraction process exists, passes 0: everything temporary there is a crash's.
 STALE_SECONDS = 600.0
 MIB = 1024 * 1024
 
@@ -128,7 +130,7 @@ class FrameCache:
         with self._exclusive():
             return self._trim_locked()
 
-    def sweep_leftovers(self) -> list[str]:
+    def sweep_leftovers(self, stale_seconds: float = STALE_SECONDS) -> list[str]:
         """At start-up: remove what a crash left, adopt unrecorded folders, apply the bound.
 
         Removed: `.trash-*` folders (an eviction cut short), stale `.tmp-*` entries (a killed
@@ -136,7 +138,7 @@ class FrameCache:
         are not complete (no manifest: nothing can reuse them, and they would stand in the
         way of a new extraction). A complete folder nobody recorded (a crash between the
         unload and `release`, or an older version) is recorded with its modification time
-        as its last use. Returns the paths removed.
+        as its last use. "Stale" is untouched for `stale_seconds`. Returns the paths removed.
         """
         if not os.path.isdir(self.root):
             return []
@@ -144,7 +146,7 @@ class FrameCache:
             loaded = self._loaded()
             with self.store.read() as conn:
                 recorded = {row[0] for row in conn.execute("SELECT path FROM released_frames")}
-            removed, adopted = self._clear_leftovers(loaded, recorded)
+            removed, adopted = self._clear_leftovers(loaded, recorded, stale_seconds)
             with self.store.write() as conn:
                 _record(conn, adopted)
                 image_facts.forget_roots(conn, removed)
@@ -155,7 +157,7 @@ class FrameCache:
     # -- helpers --------------------------------------------------------------------------
 
     def _clear_leftovers(
-        self, loaded: list[str], recorded: set[str]
+        self, loaded: list[str], recorded: set[str], stale_seconds: float
     ) -> tuple[list[str], list[tuple[str, float, int]]]:
         now = time.time()
         removed: list[str] = []
@@ -166,13 +168,13 @@ class FrameCache:
             if not (is_dir or temporary):
                 continue  # not ours to judge
             age = now - _mtime(entry.path)
-            if entry.name.startswith(TRASH_PREFIX) or (temporary and age >= STALE_SECONDS):
+            if entry.name.startswith(TRASH_PREFIX) or (temporary and age >= stale_seconds):
                 removed.append(_remove(entry.path, is_dir))
                 continue
             if temporary:
                 continue  # a running extraction's temporary folder
-            _remove_stale_temps(entry.path, now)
-            if _in_use(entry.path, loaded) or age < STALE_SECONDS:
+            _remove_stale_temps(entry.path, now - stale_seconds)
+            if _in_use(entry.path, loaded) or age < stale_seconds:
                 continue
             if not os.path.isfile(os.path.join(entry.path, MANIFEST)):
                 log.info("removing %s: an unfinished frame folder nothing loads", entry.path)
@@ -258,9 +260,9 @@ def _remove(path: str, is_dir: bool) -> str:
     return path
 
 
-def _remove_stale_temps(folder: str, now: float) -> None:
+def _remove_stale_temps(folder: str, cutoff: float) -> None:
     """Delete a crashed writer's `.tmp-*` files in a frame folder: never a frame."""
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(TEMP_PREFIX) and now - _mtime(entry.path) >= STALE_SECONDS:
+            if entry.name.startswith(TEMP_PREFIX) and _mtime(entry.path) <= cutoff:
                 _remove(entry.path, entry.is_dir(follow_symlinks=False))

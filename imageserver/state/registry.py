@@ -73,11 +73,12 @@ class Registry(IndexReads):
 
     # -- start-up -------------------------------------------------------------------------
 
-    def initialise(self) -> None:
+    def initialise(self, first: bool = False) -> None:
         """Create the schema, adopt the configured default timeout and apply stale deadlines.
 
         The default timeout changed at run time (`POST /timeout`) survives a restart, unless
         the configured `IMAGE_SERVER_TIMEOUT` itself changed since: then the new setting wins.
+        `first`: the server's own start, before any worker: a crash's leftovers all go.
         """
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
@@ -93,7 +94,7 @@ class Registry(IndexReads):
         loaded = {directory.real_path for directory in self.all()}
         inboxes.remove_orphans(self.inboxes_root, loaded)
         if self.frames is not None:
-            self.frames.sweep_leftovers()
+            self.frames.sweep_leftovers(0.0 if first else frame_cache.STALE_SECONDS)
 
     # -- reads ----------------------------------------------------------------------------
 
