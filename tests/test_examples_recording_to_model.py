@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from PIL import Image
 
 from tests.conftest import Api
 from tests.support import recording
+from tests.support.environment import clean_env
 from tests.support.server import PROJECT_ROOT
 from tests.support.vendor_stub import VendorStub
 
@@ -52,13 +52,7 @@ def stub() -> Iterator[VendorStub]:
 def run_script(
     api, stub: VendorStub, out: Path, *args: str, key: bool = True, token: str | None = None
 ):
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_URL": api.base_url,
-        "OPENAI_BASE_URL": stub.base_url + "/v1",
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-    }
-    env.pop("IMAGE_SERVER_TOKEN", None)
+    env = clean_env(IMAGE_SERVER_URL=api.base_url, OPENAI_BASE_URL=stub.base_url + "/v1")
     if token:
         env["IMAGE_SERVER_TOKEN"] = token
     env.pop("OPENAI_API_KEY", None)
