@@ -17,7 +17,8 @@ every frame is reduced by the decoder's scaler (AREA: it averages, damping codec
 
 So T = 0.3 means "about a third of what is on the screen is new". Scrolling by a few lines, a
 new page beside the same sidebar and header, or a new window are 0.5-1; a moving pointer and
-a ticking clock stay under 0.02; a small dialog is about 0.1.
+a ticking clock stay under 0.02 (thresholds under `NOISE_FLOOR` act as it); a small dialog
+is about 0.1.
 
 A frame is kept when its share against the LAST KEPT frame is above T and the picture has
 settled (its share against the previous frame is at most `STILL`), so a scroll or an
@@ -41,6 +42,7 @@ GRID = (64, 36)  # cells: 4x4 pixels of the work picture each
 CELL_LEVEL = 6  # mean |grey difference| in a cell (0-255) above which it has changed
 EDGE_LEVEL = 6  # mean grey step across AND down in a cell (0-255) for it to hold content
 MIN_CONTENT = 0.25  # the share's denominator counts at least this much of the grid
+NOISE_FLOOR = 0.02  # smaller thresholds act as this: under it, the pointer and a clock count
 STILL = 0.05  # share against the previous frame at or under which the picture has settled
 MAX_UNSETTLED = 1.0  # seconds: a picture that keeps changing is kept after this long
 FALLBACK_RATE = 30.0  # frames per second assumed for frames without a timestamp
@@ -130,7 +132,7 @@ class SceneDetector:
     """Decides, frame by frame in decode order, whether a frame shows a new, settled screen."""
 
     def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
+        self.threshold = max(threshold, NOISE_FLOOR)
         self.kept: Picture | None = None  # the last kept frame
         self.previous: Picture | None = None  # the frame just before this one
         self.pending_since: float | None = None  # when the picture first differed from `kept`
