@@ -146,6 +146,28 @@ def kept_indices(hashes: Sequence[int | None], distance: int = DEFAULT_DISTANCE)
     return kept
 
 
+def kept_indices_hex(hexes: Sequence[str], distance: int = DEFAULT_DISTANCE) -> list[int]:
+    """`kept_indices` for hashes as hex text ("" for an unreadable file: None there).
+
+    A hash equal to the last kept one, as text, is dropped without converting it: a screen
+    recording's frames come in runs of identical hashes, so most frames cost one comparison.
+    """
+    kept: list[int] = []
+    last_text = ""
+    last: int | None = None
+    for i, text in enumerate(hexes):
+        if (
+            text
+            and last is not None
+            and (text == last_text or (int(text, 16) ^ last).bit_count() <= distance)
+        ):
+            continue
+        kept.append(i)
+        last_text = text
+        last = int(text, 16) if text else None
+    return kept
+
+
 def collapse(
     entries: Iterable[dict[str, Any]], distance: int = DEFAULT_DISTANCE
 ) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +74,9 @@ def kept_frames(
         digest = image_facts.index_digest(conn, directory.id)
         stored = image_facts.stored_unique(conn, root, digest, distance)
         kept = None if stored is None else _from_stored(stored, times)
-        rows = [] if kept is not None else image_facts.index_hashes(conn, directory.id, root)
-    if kept is None:
-        kept, runs = _collapse(svc, directory, rows, distance, times)
+        index = None if kept is not None else image_facts.index_hashes(conn, directory.id, root)
+    if index is not None:
+        kept, runs = _collapse(svc, directory, index, distance, times)
         image_facts.save_unique(store, root, digest, distance, runs)
     return _remember(_kept, key, kept)
 
@@ -85,33 +84,32 @@ def kept_frames(
 def _collapse(
     svc: Services,
     directory: Directory,
-    rows: list[tuple[str, int, int, str | None, int]],
+    index: image_facts.IndexHashes,
     distance: int,
     times: dict[str, float] | None,
 ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
     """The kept frames, and `[name, size, mtime_ns, duplicates, last dropped name]` each."""
-    rows.sort(key=itemgetter(0))  # Python's order, as `collapse` walks (~free: SQL sorted)
-    hashes = [None if h is None else int(h, 16) for _, _, _, h, _ in rows]
-    missing = [(i, ImageEntry(*row[:3])) for i, row in enumerate(rows) if not row[4]]
+    hashes, names = index.hashes, index.names  # in name order, as `collapse` walks
+    missing = [i for i, h in enumerate(hashes) if h == image_facts.MISSING]
     if missing:
-        store, root = svc.registry.store, directory.real_path
-        found = catalog.ensure(store, root, [entry for _, entry in missing])
-        for i, entry in missing:
-            hashes[i] = catalog.hash_value(found[entry.name])
-    positions = phash.kept_indices(hashes, distance)
-    ends = positions[1:] + [len(rows)] if positions else []
+        entries = [ImageEntry(*index.entry(i)) for i in missing]
+        found = catalog.ensure(svc.registry.store, directory.real_path, entries)
+        for i, entry in zip(missing, entries, strict=True):
+            hashes[i] = found[entry.name].hash or ""
+    positions = phash.kept_indices_hex(hashes, distance)
+    ends = positions[1:] + [len(names)] if positions else []
     kept, runs = [], []
     for start, end in zip(positions, ends, strict=True):
-        name, size, mtime_ns = rows[start][:3]
+        name, size, mtime_ns = index.entry(start)
         row: dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
         if times is not None and name in times:
             row["t"] = times[name]
         row["duplicates"] = end - start - 1
         if times is not None:
-            _add_span(row, times, [r[0] for r in rows[start + 1 : end]])
+            _add_span(row, times, names[start + 1 : end])
         kept.append(row)
         runs.append(
-            [name, size, mtime_ns, end - start - 1, rows[end - 1][0] if end - start > 1 else None]
+            [name, size, mtime_ns, end - start - 1, names[end - 1] if end - start > 1 else None]
         )
     return kept, runs
 
