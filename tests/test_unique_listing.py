@@ -16,6 +16,7 @@ import pytest
 from imageserver.frames import catalog
 from imageserver.frames import phash
 from imageserver.state import image_facts
+from imageserver.state import index_hashes
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.store import Store
 from imageserver.web import frame_listing
@@ -157,9 +158,12 @@ def test_index_hashes_are_in_name_order_with_missing_and_unreadable_marked(tmp_p
     ]
     image_facts.save(store, "/root", facts)
     with store.read() as conn:
-        index = image_facts.index_hashes(conn, "d", "/root")
-        empty = image_facts.index_hashes(conn, "nothing", "/root")
+        index = index_hashes.read(conn, "d", "/root")
+        empty = index_hashes.read(conn, "nothing", "/root")
+        some = index_hashes.sizes(conn, "d", ["é.jpg", "gone.jpg"])
+        every = index_hashes.sizes(conn, "d")
     assert index.names == sorted(names)
-    assert index.hashes == ["ab" * 46, "", image_facts.MISSING, image_facts.MISSING]
-    assert index.entry(3) == ("é.jpg", 10, 20)
-    assert empty.names == empty.hashes == []
+    assert index.hashes == ["ab" * 46, "", index_hashes.MISSING, index_hashes.MISSING]
+    assert index.missing() == [2, 3]
+    assert some == {"é.jpg": (10, 20)} and sorted(every) == sorted(names)
+    assert empty.names == empty.hashes == [] and empty.missing() == []

@@ -118,58 +118,6 @@ def save(store: Store, root: str, facts: Iterable[FileFacts]) -> None:
         conn.execute("DELETE FROM unique_lists WHERE root = ?", (root,))
 
 
-# The index of one directory joined with the stored rows of its folder, in name order, as
-# four strings: the size/mtime check is done by SQLite, and 100,000 rows cross into Python as
-# four strings split in C rather than 100,000 tuples (about twice as fast). The hash column
-# is the hex hash, "" for an unreadable file, MISSING when no current row exists.
-_INDEX_HASHES = """
-SELECT group_concat(name, char(0)), group_concat(size), group_concat(mtime_ns), group_concat(h)
-FROM (
-    SELECT i.name AS name, i.size AS size, i.mtime_ns AS mtime_ns,
-        CASE WHEN f.size IS NULL THEN '-' ELSE coalesce(f.hash, '') END AS h
-    FROM images AS i
-    LEFT JOIN image_facts AS f
-        ON f.root = ? AND f.name = i.name AND f.size = i.size AND f.mtime_ns = i.mtime_ns
-    WHERE i.dir_id = ?
-    ORDER BY i.name
-)
-"""
-MISSING = "-"
-
-
-@dataclass
-class IndexHashes:
-    """Every indexed name of a directory, in name order, with its stored hash (columns).
-
-    `hashes[i]` is the hex hash, "" for a file that cannot be read, or `MISSING` when no
-    stored row under the folder still describes the file. Sizes and mtimes stay text until
-    asked for (`entry`): a collapse needs them for the kept frames only.
-    """
-
-    names: list[str]
-    sizes: list[str]
-    mtimes: list[str]
-    hashes: list[str]
-
-    def entry(self, i: int) -> tuple[str, int, int]:
-        """`(name, size, mtime_ns)` of position `i`."""
-        return self.names[i], int(self.sizes[i]), int(self.mtimes[i])
-
-
-def index_hashes(conn: sqlite3.Connection, dir_id: str, root: str) -> IndexHashes:
-    """Read every indexed name of `dir_id` with the hash stored under `root` (one query)."""
-    names, sizes, mtimes, hashes = conn.execute(_INDEX_HASHES, (root, dir_id)).fetchone()
-    if names is None:  # no rows: group_concat gives NULL
-        return IndexHashes([], [], [], [])
-    found = IndexHashes(names.split("\0"), sizes.split(","), mtimes.split(","), hashes.split(","))
-    # SQLite concatenates in the subquery's order in practice, but does not promise it.
-    if found.names != sorted(found.names):  # sorting sorted names is one pass, in C
-        order = sorted(range(len(found.names)), key=found.names.__getitem__)
-        for column in (found.names, found.sizes, found.mtimes, found.hashes):
-            column[:] = [column[i] for i in order]
-    return found
-
-
 def digest_of(rows: Sequence[tuple[str, int, int]]) -> str:
     """A digest of index rows `(name, size, mtime_ns)`, taken in Python's name order.
 
