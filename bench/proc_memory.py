@@ -8,12 +8,14 @@ over a process tree is what that tree costs the machine: the figure the brief's 
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 # The processes a web worker starts for a video: the probe and the extraction job's child.
 EXTRACTION_MODULES = ("imageserver.jobs.child", "imageserver.video.probe")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -36,6 +38,15 @@ def pss_kib(pid: int) -> int:
     """PSS of one process in KiB (0 when it is gone)."""
     rollup = _read(f"/proc/{pid}/smaps_rollup") or ""
     return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far, all its threads (0 when it is gone)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def children(pid: int) -> list[int]:
@@ -70,7 +81,9 @@ def tree_memory(root: int) -> TreeMemory:
 
 
 class PeakSampler:
-    """Samples `tree_memory(root)` in a thread until stopped; keeps the peaks."""
+    """Samples `tree_memory(root)` in a thread until stopped; keeps the peaks, and the CPU
+    seconds of every extraction process as last seen (a process's last sample interval is
+    missed, a fraction of a second)."""
 
     def __init__(self, root: int, interval: float = 0.25) -> None:
         self.root = root
@@ -78,6 +91,7 @@ class PeakSampler:
         self.peak_server_kib = 0
         self.peak_extraction_kib = 0
         self.samples = 0
+        self.extraction_cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pss-sampler", daemon=True)
 
@@ -86,6 +100,8 @@ class PeakSampler:
             memory = tree_memory(self.root)
             self.peak_server_kib = max(self.peak_server_kib, memory.server_kib)
             self.peak_extraction_kib = max(self.peak_extraction_kib, memory.extraction_kib)
+            for pid in memory.extraction_pids:
+                self.extraction_cpu[pid] = max(self.extraction_cpu.get(pid, 0.0), cpu_seconds(pid))
             self.samples += 1
             self._stop.wait(self.interval)
 

@@ -109,6 +109,7 @@ def load_and_unload(server: ServerProcess, video: Path, seconds: float) -> dict[
     out.update(frames=extraction["frames"], duration_s=extraction.get("duration"))
     out["peak_server_pss_mb"] = sampler.peak_server_kib / 1024
     out["peak_extraction_pss_mb"] = sampler.peak_extraction_kib / 1024
+    out["extraction_cpu_s"] = sum(sampler.extraction_cpu.values())
     out["frames_disk_mb"] = du_bytes(frames_dir) / MB
     wait_until(lambda: extraction_gone(server), timeout=30, message="the extraction to exit")
     out["idle_pss_after_mb"] = idle_server_kib(server) / 1024
@@ -153,6 +154,7 @@ def table(r: dict[str, Any]) -> str:
     """The Markdown table of one run."""
     speed = r["ffmpeg_wall_s"] / r["time_to_done_s"]
     realtime = r["seconds"] / r["time_to_done_s"]
+    cpu = r["ffmpeg_cpu_s"] / max(r["extraction_cpu_s"], 0.01)
     cache = "" if r["cache_setting_known"] else f" ({CACHE_SETTING} unknown to this server)"
     rows = [
         ("load answer (default body: no `wait`)", f"{r['load_answer_s']:.2f} s",
@@ -163,6 +165,8 @@ def table(r: dict[str, Any]) -> str:
         (f"`{r['ffmpeg']} -vf fps=1` (same file)", f"{r['ffmpeg_wall_s']:.1f} s",
          f"{r['ffmpeg_frames']} frames, CPU {r['ffmpeg_cpu_s']:.1f} s"),
         ("speed against ffmpeg", f"{speed:.2f}x", "ffmpeg wall / our time to done (aim 2x)"),
+        ("CPU against ffmpeg", f"{cpu:.2f}x",
+         f"ffmpeg CPU / CPU of our probe and extraction processes ({r['extraction_cpu_s']:.1f} s)"),
         ("idle PSS, fresh", f"{r['idle_pss_before_mb']:.1f} MB", "master and workers"),
         ("peak PSS during extraction, web server", f"{r['peak_server_pss_mb']:.1f} MB",
          "master and workers"),
@@ -176,6 +180,14 @@ def table(r: dict[str, Any]) -> str:
     ]  # fmt: skip
     lines = ["| measure | value | note |", "|---|---:|---|"]
     return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
+def commit() -> str:
+    """The checkout's commit, so a number can be tied to the code it measured."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or "unknown"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -204,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "video": video.name, "seconds": args.seconds, "size": list(args.size), "fps": 30,
-        "workers": args.workers, "cpus": os.cpu_count(),
+        "workers": args.workers, "cpus": os.cpu_count(), "commit": commit(),
         "load_average_start": os.getloadavg()[0],
         "cache_setting_known": any(s.env == CACHE_SETTING for s in SETTINGS),
     }  # fmt: skip
@@ -218,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{video.name}: {args.size[0]}x{args.size[1]} H.264 at 30 fps (libx264 veryfast, "
         f"B-frames), {args.seconds:g} s; {result['cpus']} cores, load average "
         f"{result['load_average_start']:.1f} at the start, {result['load_average_end']:.1f} at "
-        f"the end; {result['date']}"
+        f"the end; {result['date']}, commit {result['commit']}"
     )
     print(table(result))
     return 0 if result["final_state"] == "done" else 1
