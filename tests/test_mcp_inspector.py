@@ -51,19 +51,22 @@ def require_inspector() -> Path:
 
 
 def run_inspector(
-    binary: Path, url: str, *arguments: str, token: str | None = TOKEN
+    binary: Path, home: Path, url: str, *arguments: str, token: str | None = TOKEN
 ) -> subprocess.CompletedProcess[str]:
-    """Run the Inspector's CLI once over streamable HTTP (stdin closed: not interactive)."""
+    """Run the Inspector's CLI once over streamable HTTP (stdin closed: not interactive).
+
+    `home` is its HOME: it keeps a catalog and a store under `~/.mcp-inspector`.
+    """
     header = ["--header", f"Authorization: Bearer {token}"] if token else []
     command = [str(binary), "--cli", url, "--transport", "http", *header, *arguments]
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", "HOME": str(home)}
     return subprocess.run(command, capture_output=True, text=True, env=env,
                           timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
-def inspect(binary: Path, url: str, *arguments: str) -> Any:
+def inspect(binary: Path, home: Path, url: str, *arguments: str) -> Any:
     """The JSON answer of one successful Inspector run."""
-    done = run_inspector(binary, url, *arguments)
+    done = run_inspector(binary, home, url, *arguments)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
     return json.loads(done.stdout)
 
@@ -80,14 +83,17 @@ def test_inspector_lists_the_tools_and_calls_get_sheet_on_a_locked_server(
     loaded = requests.post(server.url("/load-directory"), json={"path": str(folder)},
                            headers=auth, timeout=30).json()  # fmt: skip
     mcp_url = server.url("/mcp")
+    home = tmp_path / "home"
+    home.mkdir()
 
-    refused = run_inspector(binary, mcp_url, "--method", "tools/list", token=None)
+    refused = run_inspector(binary, home, mcp_url, "--method", "tools/list", token=None)
     # 401 (with `WWW-Authenticate: Bearer`): the Inspector gets no tools, and says why.
     assert refused.returncode != 0 and '"tools"' not in refused.stdout
     assert "auth" in refused.stderr.lower()
 
     tools = {
-        tool["name"]: tool for tool in inspect(binary, mcp_url, "--method", "tools/list")["tools"]
+        tool["name"]: tool
+        for tool in inspect(binary, home, mcp_url, "--method", "tools/list")["tools"]
     }
     assert set(tools) == {"list_directories", "load_directory", "list_images", "get_image",
                           "get_sheet", "image_url", "unload_directory", "publish"}  # fmt: skip
@@ -97,7 +103,7 @@ def test_inspector_lists_the_tools_and_calls_get_sheet_on_a_locked_server(
     assert tools["unload_directory"]["annotations"]["destructiveHint"] is True
 
     result = inspect(
-        binary, mcp_url, "--method", "tools/call", "--tool-name", "get_sheet",
+        binary, home, mcp_url, "--method", "tools/call", "--tool-name", "get_sheet",
         "--tool-arg", f"directory_id={loaded['id']}", "--tool-arg", "from_name=frame_000.jpg",
         "--tool-arg", "count=4", "--tool-arg", "cols=2",
     )  # fmt: skip
