@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.support import recording
+from tests.support.environment import clean_env
 from tests.support.server import PROJECT_ROOT
 from tests.support.vendor_stub import VendorStub
 
@@ -46,12 +46,7 @@ def stub() -> Iterator[VendorStub]:
 
 
 def run_script(api, stub: VendorStub, out: Path, *args: str, key: bool = True):
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_URL": api.base_url,
-        "OPENAI_BASE_URL": stub.base_url + "/v1",
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-    }
+    env = clean_env(IMAGE_SERVER_URL=api.base_url, OPENAI_BASE_URL=stub.base_url + "/v1")
     env.pop("OPENAI_API_KEY", None)
     if key:
         env["OPENAI_API_KEY"] = "test-key"

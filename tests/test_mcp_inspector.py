@@ -1,9 +1,9 @@
 """The MCP Inspector's CLI (a real client, not ours) against `/mcp` of a locked real server.
 
 The Inspector is installed per machine by `scripts/install_mcp_inspector.sh` (run by
-.ci/run); `MCP_INSPECTOR_BIN` names another one. Missing, the test skips, and fails under
-`CI=true`. It runs `tools/list` and one `tools/call` of `get_sheet`, with the token as a
-header, as docs/MCP.md shows.
+.ci/run); `MCP_INSPECTOR_BIN` names another one (tests/support/mcp_inspector.py). Missing,
+the test skips, and fails under `CI=true`. It runs `tools/list` and one `tools/call` of
+`get_sheet`, with the token as a header, as docs/MCP.md shows.
 """
 
 from __future__ import annotations
@@ -11,62 +11,24 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from PIL import Image
 
 from tests.support.images import make_frame
+from tests.support.mcp_inspector import require_inspector
+from tests.support.mcp_inspector import run_inspector
 from tests.support.server import ServerProcess
 
 TOKEN = "inspector-token"
-INSPECTOR_BIN_ENV = "MCP_INSPECTOR_BIN"
-INSPECTOR_CACHE_ENV = "MCP_INSPECTOR_CACHE_DIR"
-# The same default as scripts/install_mcp_inspector.sh.
-DEFAULT_CACHE_DIR = (
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imageserver-mcp-inspector"
-)
-RUN_TIMEOUT_SECONDS = 120
-
-
-def require_inspector() -> Path:
-    """The Inspector's binary; fail in CI (`CI=true`), skip elsewhere, when it is missing."""
-    explicit = os.environ.get(INSPECTOR_BIN_ENV)
-    cache = Path(os.environ.get(INSPECTOR_CACHE_ENV) or DEFAULT_CACHE_DIR)
-    found = Path(explicit) if explicit else cache / "node_modules" / ".bin" / "mcp-inspector"
-    if found.is_file():
-        return found
-    reason = (
-        "the MCP Inspector is not installed "
-        f"(bash scripts/install_mcp_inspector.sh, or set {INSPECTOR_BIN_ENV})"
-    )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def run_inspector(
-    binary: Path, home: Path, url: str, *arguments: str, token: str | None = TOKEN
-) -> subprocess.CompletedProcess[str]:
-    """Run the Inspector's CLI once over streamable HTTP (stdin closed: not interactive).
-
-    `home` is its HOME: it keeps a catalog and a store under `~/.mcp-inspector`.
-    """
-    header = ["--header", f"Authorization: Bearer {token}"] if token else []
-    command = [str(binary), "--cli", url, "--transport", "http", *header, *arguments]
-    env = {**os.environ, "NO_COLOR": "1", "HOME": str(home)}
-    return subprocess.run(command, capture_output=True, text=True, env=env,
-                          timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def inspect(binary: Path, home: Path, url: str, *arguments: str) -> Any:
     """The JSON answer of one successful Inspector run."""
-    done = run_inspector(binary, home, url, *arguments)
+    done = run_inspector(binary, home, url, *arguments, token=TOKEN)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
     return json.loads(done.stdout)
 
@@ -86,7 +48,7 @@ def test_inspector_lists_the_tools_and_calls_get_sheet_on_a_locked_server(
     home = tmp_path / "home"
     home.mkdir()
 
-    refused = run_inspector(binary, home, mcp_url, "--method", "tools/list", token=None)
+    refused = run_inspector(binary, home, mcp_url, "--method", "tools/list")
     # 401 (with `WWW-Authenticate: Bearer`): the Inspector gets no tools, and says why.
     assert refused.returncode != 0 and '"tools"' not in refused.stdout
     assert "auth" in refused.stderr.lower()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import assert_detail
+from tests.support.parts import require_binary
 from tests.support.server import ServerProcess
 from tests.support.uploads import AUTH
 from tests.support.uploads import TOKEN
@@ -101,8 +101,8 @@ def test_multipart_with_several_files_under_any_field_name(server, inbox):
         assert requests.get(image["url"], timeout=10).content == body
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
 def test_curl_upload_file_and_curl_form_files(server, inbox, tmp_path):
+    require_binary("curl", "apt-get install -y curl; .ci/run does")
     (tmp_path / "frame.png").write_bytes(image_bytes("PNG", color=3))
     (tmp_path / "b.jpg").write_bytes(image_bytes("JPEG", color=4))
     auth = ["-H", f"Authorization: Bearer {TOKEN}"]
