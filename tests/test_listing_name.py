@@ -1,4 +1,4 @@
-"""`?name=` on the listing and `GET /api/directories/<id>/sheet` (docs/API.md), on real servers.
+"""`?name=` on the listing and `GET /api/directories/<id>/sheet-url` (docs/API.md), real servers.
 
 One request answers the URL of one image (signed like every listed URL) or of a contact
 sheet; what the listing lacks is the image route's own 404.
@@ -64,9 +64,9 @@ def test_name_answers_just_that_entry(api: Api, folder: Path) -> None:
 
 def test_sheet_url_is_checked_and_answers_the_sheet(api: Api, folder: Path) -> None:
     dir_id = api.load(folder)["id"]
-    path = f"/api/directories/{dir_id}/sheet"
+    path = f"/api/directories/{dir_id}/sheet-url"
     answer = api.get(path, params={"from": "a.jpg", "count": 2, "cols": 2, "max": 512}).json()
-    assert answer["names"] == ["a.jpg", "b.jpg"] and answer["id"] == dir_id
+    assert answer["names"] == ["a.jpg", "b.jpg"]
     sheet = requests.get(answer["url"], timeout=30)
     assert sheet.status_code == 200 and sheet.headers["Content-Type"] == "image/jpeg"
     assert max(Image.open(io.BytesIO(sheet.content)).size) == 512
@@ -88,7 +88,7 @@ def test_locked_signed_server(folder: Path, server_factory: Callable[..., Server
     loaded = requests.post(server.url("/load-directory"), json={"path": str(folder)},
                            headers=auth, timeout=30).json()  # fmt: skip
     images = server.url(f"/api/directories/{loaded['id']}/images")
-    sheet = server.url(f"/api/directories/{loaded['id']}/sheet")
+    sheet = server.url(f"/api/directories/{loaded['id']}/sheet-url")
     for url in (images, sheet):
         assert requests.get(url, params={"name": "a.jpg"}, timeout=10).status_code == 401
     entry = requests.get(images, params={"name": "c.jpg", "preset": "claude"}, headers=auth,

@@ -168,10 +168,10 @@ class ImageServerApi:
         return (await self.image_entry(dir_id, name, preset=preset))["url"]
 
     async def sheet(self, dir_id: str, **query: Any) -> dict[str, Any]:
-        """`GET /api/directories/<id>/sheet`: a contact sheet's URL (signed if on), its frames."""
+        """`GET /api/directories/<id>/sheet-url`: a sheet's URL (signed if on), its frames."""
         params = {k: _query_value(v) for k, v in query.items() if v is not None}
         return await self._json(
-            "GET", f"/api/directories/{path_segment(dir_id)}/sheet", params=params
+            "GET", f"/api/directories/{path_segment(dir_id)}/sheet-url", params=params
         )
 
     async def fetch(self, dir_id: str, url: str) -> FetchedImage:

@@ -115,6 +115,7 @@ def build_paths(config: Config) -> dict[str, Any]:
             "delete": delete,
         },
         "/api/directories/{id}/images": ops.read_path(page, parameters=[DIRECTORY_ID]),
+        **sheet_url_paths(ops),
         "/api/directories/{id}/datauris": {
             "parameters": [DIRECTORY_ID],
             **ops.write_path(datauris),
@@ -139,7 +140,6 @@ def build_paths(config: Config) -> dict[str, Any]:
             "parameters": [DIRECTORY_ID, IMAGE_NAME],
             **ops.image_path("stable_image", "An image of one directory, by id (stable URL)"),
         },
-        **sheet_url_paths(ops),
         **publish_paths(ops),
         **upload_paths(ops),
         "/healthz": ops.read_path(

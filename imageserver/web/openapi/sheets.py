@@ -1,4 +1,4 @@
-"""The contact sheet URL route's part of the OpenAPI document (docs/API.md#contact-sheets)."""
+"""The contact-sheet URL's part of the OpenAPI document (docs/API.md#contact-sheets)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from imageserver.variants.params import VariantQuery
 from imageserver.web.openapi.schemas import DIRECTORY_ID
 from imageserver.web.openapi.schemas import INVALID
+from imageserver.web.openapi.schemas import NOT_FOUND
 from imageserver.web.openapi.schemas import STRING
 from imageserver.web.openapi.schemas import URL
 from imageserver.web.openapi.schemas import Schema
@@ -17,7 +18,7 @@ from imageserver.web.schemas import SheetQuery
 
 
 def sheet_url_paths(ops: Any) -> dict[str, Any]:
-    """Return `GET /api/directories/{id}/sheet`, built with the document's `Operations`."""
+    """Return `GET /api/directories/{id}/sheet-url`, built with the document's `Operations`."""
     signed = bool(ops.config.signing_key)
     parameters = [
         *query_parameters(SheetQuery),
@@ -25,23 +26,18 @@ def sheet_url_paths(ops: Any) -> dict[str, Any]:
     ]
     get = ops.operation(
         "sheet_url",
-        "The URL of a contact sheet (signed when signing is on) and the frames it shows",
+        "The URL of a contact sheet of these frames (signed when the server signs URLs)",
         {
-            "200": response_spec("Success.", "SheetUrl"),
-            "404": response_spec("Unknown directory id, or a frame it does not serve.", "Detail"),
+            "200": response_spec("The sheet's absolute URL and the frames it shows.", "SheetUrl"),
+            "404": NOT_FOUND,
             "422": INVALID,
         },
         parameters=parameters,
     )
-    return {"/api/directories/{id}/sheet": ops.read_path(get, parameters=[DIRECTORY_ID])}
+    return {"/api/directories/{id}/sheet-url": ops.read_path(get, parameters=[DIRECTORY_ID])}
 
 
 def sheet_url_schemas() -> dict[str, Schema]:
-    """Return the named schema of the sheet URL answer."""
-    names = {"type": "array", "items": STRING, "maxItems": 36}
-    return {
-        "SheetUrl": _object(
-            {"id": STRING, "url": URL, "names": names},
-            "The absolute URL of `GET /d/{id}/sheet` with this query, and the frames it shows.",
-        )
-    }
+    """Return the named schema of the answer."""
+    names = {"type": "array", "items": STRING}
+    return {"SheetUrl": _object({"url": URL, "names": names})}

@@ -1,6 +1,7 @@
-"""The directories API: every loaded directory, one by id, unload by id, paged listings.
+"""The directories API: every loaded directory, one by id, unload by id, paged listings,
+and the URL of a contact sheet (signed when the server signs URLs).
 
-docs/API.md#several-directories.
+docs/API.md#several-directories, docs/API.md#get-apidirectoriesidsheet-url.
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from flask import request
 
 from imageserver.state.registry import Directory
 from imageserver.web import frame_listing
-from imageserver.web import sheets
 from imageserver.web import video_status
 from imageserver.web.context import Services
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.routes import payloads
 from imageserver.web.routes.auth import require_token
+from imageserver.web.routes.variants import requested_variant
 from imageserver.web.routes.variants import variant_query_params
 from imageserver.web.schemas import PageQuery
 from imageserver.web.schemas import SheetQuery
 from imageserver.web.schemas import parse_query
+from imageserver.web.sheets import SHEET_NAME
+from imageserver.web.sheets import cells
+from imageserver.web.sheets import selected_names
 from imageserver.web.urls import image_url
 from imageserver.web.urls import public_base_url
 from imageserver.web.video_loading import extraction_of
@@ -130,40 +134,23 @@ def list_images(dir_id: str) -> Response:
     )
 
 
-@bp.get("/<dir_id>/sheet")
+@bp.get("/<dir_id>/sheet-url")
 def sheet_url(dir_id: str) -> Response:
-    """Return the URL of a contact sheet (signed when signing is on) and the frames it shows.
+    """Return the absolute URL of a contact sheet, signed when the server signs URLs.
 
-    Takes the query of `GET /d/<id>/sheet` (docs/API.md#contact-sheets) and checks it here, so
-    a client that holds the token gets a URL that works, or the reason it would not.
-    :raise 404: unknown id or frame. :raise 422: bad query.
+    Takes the sheet's own query (`names` or `from` + `count`, `cols`, the variant
+    parameters) and checks it as the sheet would, so the URL answers 200.
+    :raise 404: unknown id or frame. :raise 422: bad parameters.
     """
     svc = services()
     directory = _loaded(dir_id)
     query = parse_query(SheetQuery, request.args.to_dict())
-    variant = variant_query_params(request.args)
-    names = sheets.selected_names(svc, directory, query)
-    sheets.cells(svc, directory, names)  # every frame is a served image (else 404)
-    url = image_url(
-        svc.config,
-        directory.id,
-        sheets.SHEET_NAME,
-        svc.clock(),
-        params=_sheet_params(query, variant),
-    )
-    return jsonify({"id": directory.id, "url": url, "names": names})
-
-
-def _sheet_params(query: SheetQuery, variant: dict[str, str]) -> dict[str, str]:
-    """The sheet URL's query: the selection as the caller gave it, the grid, the variant."""
-    if query.names is not None:
-        params = {"names": ",".join(query.name_list())}
-    else:
-        assert query.from_ is not None
-        params = {"from": query.from_, "count": str(query.count)}
-    if query.cols is not None:
-        params["cols"] = str(query.cols)
-    return {**params, **variant}
+    requested_variant(request.args, signed=bool(svc.config.signing_key))
+    names = selected_names(svc, directory, query)
+    cells(svc, directory, names)  # every frame exists, or the 404 the sheet would give
+    params = {k: v for k, v in request.args.items() if k not in ("exp", "sig")}
+    url = image_url(svc.config, directory.id, SHEET_NAME, svc.clock(), params=params)
+    return jsonify({"url": url, "names": names})
 
 
 def _rows(
