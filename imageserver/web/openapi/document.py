@@ -33,6 +33,8 @@ from imageserver.web.openapi.schemas import STRING
 from imageserver.web.openapi.schemas import component_schemas
 from imageserver.web.openapi.schemas import query_parameters
 from imageserver.web.openapi.schemas import response_spec
+from imageserver.web.openapi.sheets import sheet_url_paths
+from imageserver.web.openapi.sheets import sheet_url_schemas
 from imageserver.web.openapi.uploads import upload_paths
 from imageserver.web.openapi.uploads import upload_schemas
 from imageserver.web.schemas import PageQuery
@@ -76,8 +78,12 @@ def build_paths(config: Config) -> dict[str, Any]:
     )
     page = ops.operation(
         "list_images",
-        "One page of a directory's images, sorted by name",
-        {**ok("ImagePage"), "404": NOT_FOUND, "422": INVALID},
+        "One page of a directory's images, sorted by name (or just the one `name` asks for)",
+        {
+            **ok("ImagePage"),
+            "404": err("Unknown directory id, or `name` is not in the listing."),
+            "422": INVALID,
+        },
         parameters=query_parameters(PageQuery),
     )
     datauris = ops.operation(
@@ -132,6 +138,7 @@ def build_paths(config: Config) -> dict[str, Any]:
             "parameters": [DIRECTORY_ID, IMAGE_NAME],
             **ops.image_path("stable_image", "An image of one directory, by id (stable URL)"),
         },
+        **sheet_url_paths(ops),
         **publish_paths(ops),
         **upload_paths(ops),
         "/healthz": ops.read_path(
@@ -194,7 +201,12 @@ def build_document(config: Config) -> dict[str, Any]:
         },
         "paths": build_paths(config),
         "components": {
-            "schemas": {**component_schemas(), **publish_schemas(), **upload_schemas()},
+            "schemas": {
+                **component_schemas(),
+                **publish_schemas(),
+                **upload_schemas(),
+                **sheet_url_schemas(),
+            },
             "securitySchemes": {BEARER: bearer},
         },
     }

@@ -16,6 +16,7 @@ from flask import request
 
 from imageserver.state.registry import Directory
 from imageserver.web import frame_listing
+from imageserver.web import sheets
 from imageserver.web.context import Services
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
@@ -23,6 +24,7 @@ from imageserver.web.routes import payloads
 from imageserver.web.routes.auth import require_token
 from imageserver.web.routes.variants import variant_query_params
 from imageserver.web.schemas import PageQuery
+from imageserver.web.schemas import SheetQuery
 from imageserver.web.schemas import parse_query
 from imageserver.web.urls import image_url
 from imageserver.web.urls import public_base_url
@@ -71,6 +73,8 @@ def list_images(dir_id: str) -> Response:
 
     `?unique=true` pages through the frames kept after the near-duplicate collapse,
     `?facts=true` adds width, height and format (docs/API.md#near-duplicates-and-facts).
+    `?name=` answers just that entry (404 when the listing lacks it): one request for the
+    URL of one image, signed like every listed URL.
     """
     svc = services()
     directory = _loaded(dir_id)
@@ -93,7 +97,7 @@ def list_images(dir_id: str) -> Response:
     ]
     next_offset = page.offset + len(rows)
     next_url = None
-    if rows and next_offset < total:
+    if rows and next_offset < total and page.name is None:
         query = urlencode(
             {"offset": next_offset, "limit": page.limit, **_listing_flags(page), **variant}
         )
@@ -102,7 +106,7 @@ def list_images(dir_id: str) -> Response:
         {
             "id": directory.id,
             "total": total,
-            "offset": page.offset,
+            "offset": 0 if page.name is not None else page.offset,
             "limit": page.limit,
             "images": images,
             "next": next_url,
@@ -110,16 +114,77 @@ def list_images(dir_id: str) -> Response:
     )
 
 
+@bp.get("/<dir_id>/sheet")
+def sheet_url(dir_id: str) -> Response:
+    """Return the URL of a contact sheet (signed when signing is on) and the frames it shows.
+
+    Takes the query of `GET /d/<id>/sheet` (docs/API.md#contact-sheets) and checks it here, so
+    a client that holds the token gets a URL that works, or the reason it would not.
+    :raise 404: unknown id or frame. :raise 422: bad query.
+    """
+    svc = services()
+    directory = _loaded(dir_id)
+    query = parse_query(SheetQuery, request.args.to_dict())
+    variant = variant_query_params(request.args)
+    names = sheets.selected_names(svc, directory, query)
+    sheets.cells(svc, directory, names)  # every frame is a served image (else 404)
+    url = image_url(
+        svc.config,
+        directory.id,
+        sheets.SHEET_NAME,
+        svc.clock(),
+        params=_sheet_params(query, variant),
+    )
+    return jsonify({"id": directory.id, "url": url, "names": names})
+
+
+def _sheet_params(query: SheetQuery, variant: dict[str, str]) -> dict[str, str]:
+    """The sheet URL's query: the selection as the caller gave it, the grid, the variant."""
+    if query.names is not None:
+        params = {"names": ",".join(query.name_list())}
+    else:
+        assert query.from_ is not None
+        params = {"from": query.from_, "count": str(query.count)}
+    if query.cols is not None:
+        params["cols"] = str(query.cols)
+    return {**params, **variant}
+
+
 def _rows(
     svc: Services, directory: Directory, page: PageQuery, times: dict[str, float] | None
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of rows and the total they page through (the kept frames with `unique`)."""
+    """One page of rows and the total they page through (the kept frames with `unique`).
+
+    :raise ApiError 404: `name` is given and the listing (kept frames with `unique`) lacks it.
+    """
+    if page.name is not None:
+        return _named_row(svc, directory, page, times), 1
     if page.unique:
         kept = frame_listing.kept_frames(svc, directory, page.distance, times)
         return kept[page.offset : page.offset + page.limit], len(kept)
     entries = svc.registry.image_page(directory.id, page.offset, page.limit)
     rows = [{"name": e.name, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
     return rows, directory.image_count
+
+
+def _named_row(
+    svc: Services, directory: Directory, page: PageQuery, times: dict[str, float] | None
+) -> list[dict[str, Any]]:
+    """The one row of `?name=`: from the index, or from the kept frames with `unique`."""
+    assert page.name is not None
+    if page.unique:
+        kept = frame_listing.kept_frames(svc, directory, page.distance, times)
+        rows = [row for row in kept if row["name"] == page.name]
+    else:
+        entry = svc.registry.find_image(directory.id, page.name)
+        rows = (
+            []
+            if entry is None
+            else [{"name": entry.name, "size": entry.size, "mtime_ns": entry.mtime_ns}]
+        )
+    if not rows:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Image not found: {page.name}")
+    return rows
 
 
 def _listing_flags(page: PageQuery) -> dict[str, str]:
