@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tests.support.n8n_cli import N8n
 from tests.support.n8n_cli import require_n8n
 from tests.support.recording import decorate
 from tests.support.recording import draw_screen
+from tests.support.recording import make_recording
 from tests.support.scripted_chat import ScriptedChat
 from tests.support.scripted_chat import ToolResult
 from tests.support.server import PROJECT_ROOT
@@ -46,7 +48,7 @@ CHANGED = [0, 3, 5, 6]  # the frames `unique=true` keeps: the first, then each c
 MADE_UP_URL = "http://127.0.0.1:9/d/no-such-folder/frame_000042.jpg"
 
 
-def make_recording(folder: Path) -> list[str]:
+def make_frames_recording(folder: Path) -> list[str]:
     """Frames of a screen recording, 1280x720 JPEG, named in time order."""
     folder.mkdir(parents=True)
     font = ImageFont.load_default()
@@ -68,24 +70,42 @@ def payload(result: ToolResult) -> dict[str, Any]:
     return json.loads(next(b["text"] for b in blocks(result) if b["type"] == "text"))
 
 
-class FrameFinder:
-    """The scripted model: load, list the changes, look at one with each delivery, answer."""
+def still_extracting(result: ToolResult, dir_id: str) -> bool:
+    """Whether a load_directory or list_directories result says the video is still running."""
+    answer = payload(result)
+    entries = answer.get("directories", [answer])
+    entry = next(entry for entry in entries if entry["id"] == dir_id)
+    return (entry.get("extraction") or {}).get("state") == "running"
 
-    def __init__(self, recording: Path, deliveries: tuple[str, ...] = ("link", "inline")):
+
+class FrameFinder:
+    """The scripted model: load (and wait for a video), list the changes, look, answer."""
+
+    def __init__(
+        self,
+        recording: Path,
+        frames: dict[str, float] | None = None,
+        deliveries: tuple[str, ...] = ("link", "inline"),
+    ) -> None:
         self.recording = recording
+        self.frames = frames
         self.deliveries = deliveries
 
     def __call__(self, results: list[ToolResult]) -> list[tuple[str, dict[str, Any]]] | str:
         if not results:
-            return [("load_directory", {"path": str(self.recording)})]
-        directory_id = payload(results[0])["id"]
-        if len(results) == 1:
-            return [("list_images", {"directory_id": directory_id, "unique": True})]
-        kept = payload(results[1])["images"]
-        looked = len(results) - 2
+            frames = {"frames": self.frames} if self.frames else {}
+            return [("load_directory", {"path": str(self.recording), **frames})]
+        dir_id = payload(results[0])["id"]
+        if results[-1].name != "list_images" and still_extracting(results[-1], dir_id):
+            return [("list_directories", {})]
+        listings = [result for result in results if result.name == "list_images"]
+        if not listings:
+            return [("list_images", {"directory_id": dir_id, "unique": True})]
+        kept = payload(listings[0])["images"]
+        looked = sum(result.name == "get_image" for result in results)
         if looked < len(self.deliveries):
             # The second kept frame: the first change of screen.
-            arguments = {"directory_id": directory_id, "name": kept[1]["name"]}
+            arguments = {"directory_id": dir_id, "name": kept[1]["name"]}
             return [("get_image", {**arguments, "delivery": self.deliveries[looked]})]
         lines = [f"- {image['url']} (screen changed here)" for image in kept]
         return "\n".join(["The screen changed in these frames:", *lines, MADE_UP_URL])
@@ -143,7 +163,7 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
     n8n: N8n, chat: ScriptedChat, server: ServerProcess, recordings: Path
 ) -> None:
     recording = recordings / "demo"
-    names = make_recording(recording)
+    names = make_frames_recording(recording)
     chat.play(FrameFinder(recording))
 
     execution = run_workflow(n8n, server, recording)
@@ -179,6 +199,30 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
     report_get_image(chat.results[2], chat.results[3], urls[1])
 
 
+def test_the_agent_finds_the_changes_of_a_video_recording(
+    n8n: N8n, chat: ScriptedChat, server: ServerProcess, recordings: Path
+) -> None:
+    recordings.mkdir()
+    video = make_recording(recordings / "demo.mp4", seconds=12, fps=10)
+    chat.play(FrameFinder(video.path, frames={"fps": 2}, deliveries=()))
+
+    execution = run_workflow(n8n, server, video.path)
+
+    assert execution.ok, (execution.exit_code, execution.error, execution.node_errors())
+    assert chat.problems == []
+    calls = tool_runs(execution, MCP_NODE)
+    assert calls[0].tool == "load_directory" and calls[0].arguments["frames"] == {"fps": 2}
+    assert {call.tool for call in calls[1:-1]} <= {"list_directories"}  # while it extracts
+    assert calls[-1].tool == "list_images"
+    (loaded,) = api(server, "/api/directories")["directories"]
+    kept = api(server, f"/api/directories/{loaded['id']}/images?unique=true")["images"]
+    # The first frame, then the first frame at 2 fps on or after each change of screen.
+    firsts = [0.0] + [math.ceil(point * 2 - 1e-9) / 2 for point in video.change_points]
+    assert [image["t"] for image in kept] == firsts
+    (out,) = execution.items("Changed frames")
+    assert out["urls"] == [image["url"] for image in kept]
+
+
 def report_get_image(link: ToolResult, inline: ToolResult, plain_url: str) -> None:
     """What n8n's agent sent the model for `get_image` with each delivery (printed: -s)."""
     link_blocks, inline_blocks = blocks(link), blocks(inline)
@@ -210,7 +254,7 @@ def test_a_refused_call_reaches_the_agent_as_the_servers_detail(
     n8n: N8n, chat: ScriptedChat, server: ServerProcess, tmp_path: Path
 ) -> None:
     outside = tmp_path / "elsewhere"  # not under IMAGE_SERVER_ALLOWED_ROOTS
-    make_recording(outside)
+    make_frames_recording(outside)
     chat.play(lambda results: results[0].content if results else FrameFinder(outside)([]))
 
     execution = run_workflow(n8n, server, outside)
