@@ -311,3 +311,21 @@ def test_huge_folder_keeps_the_dom_bounded(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "measures.json").write_text(json.dumps(measures, indent=2) + "\n")
     print("gallery at 100,000 images:", measures)
+
+
+def test_a_video_still_extracting_shows_its_progress_and_grows(
+    page: Any, api: Api, tmp_path: Path
+) -> None:
+    # #29: the page follows a running extraction: the bar moves, the grid's total grows.
+    video = recording.make_recording(tmp_path / "rec.mp4", seconds=120, fps=5, size=(192, 108))
+    loaded = api.load(video.path, frames={"every": 1}, wait=False)
+    assert loaded["extraction"]["state"] == "running"
+    page.get(f"{api.base_url}/gallery/{loaded['id']}")
+    text = page.find_element("id", "extraction-text")
+    assert text.text.startswith("extracting: ")
+    wait_for(lambda: text.text == "done: 600 frames", "the extraction to end", timeout=60)
+    assert page.find_element("id", "extraction").get_attribute("data-state") == "done"
+    assert page.execute_script("return galleryState.total") == 600
+    assert page.find_element("id", "count").text == "600 images"
+    page.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    wait_for(lambda: "frame_000600.jpg" in tile_names(page), "the last frame's tile")

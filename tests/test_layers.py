@@ -72,6 +72,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "imageserver.hotpath",
     ),
     "frames": ("flask", "imageserver.web", "imageserver.engines", "imageserver.cli"),
+    # Background jobs (#29): run by web workers and their own processes, never serve HTTP.
+    "jobs": (
+        "flask",
+        "imageserver.web",
+        "imageserver.engines",
+        "imageserver.cli",
+        "imageserver.gallery",
+        "imageserver.hotpath",
+    ),
     "web": ("imageserver.engines", "imageserver.cli"),
     # The MCP tools reach the server through its HTTP API only (the same code paths).
     "mcp": (

@@ -177,9 +177,8 @@ async def check_video(session: ClientSession, video: Path) -> None:
                            wait_seconds=120)  # fmt: skip
     facts = loaded.structured_content
     assert facts["image_count"] == 12, facts
-    if "extraction" in facts:  # background video loads (docs/API.md#video-in)
-        assert facts["extraction"]["state"] == "done"
-        assert facts["extraction"]["frames"] == 12
+    assert facts["extraction"]["state"] == "done", facts  # waited for, well within 120 s
+    assert facts["extraction"]["frames"] == 12
     page = await call_ok(session, "list_images", directory_id=facts["id"], limit=3)
     assert [image["t"] for image in page.structured_content["images"]] == [0.0, 0.5, 1.0]
     every = await call_ok(session, "load_directory", path=str(video), frames={"every": 30})

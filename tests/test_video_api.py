@@ -112,8 +112,8 @@ def test_frames_for_a_folder_is_400(api, frames):
 
 @pytest.mark.parametrize("maker", ["truncated", "text", "audio"])
 def test_an_unusable_video_is_422_and_leaves_nothing(api, videos, tmp_path, maker):
-    if maker == "truncated":
-        bad = recording.truncated_copy(videos["webm"].path, tmp_path / "cut.webm", 0.5)
+    if maker == "truncated":  # an MP4 cut before its index (moov at the end): no video at all
+        bad = recording.truncated_copy(videos["mp4"].path, tmp_path / "cut.mp4", 0.5)
     elif maker == "text":
         bad = recording.not_a_video(tmp_path / "notes.mp4")
     else:
@@ -125,6 +125,21 @@ def test_an_unusable_video_is_422_and_leaves_nothing(api, videos, tmp_path, make
     assert response.json()["detail"].startswith(f"Not a usable video: {bad.name}")
     assert frame_cache(api) == before
     assert api.get("/").json()["current_directory"] is None
+
+
+def test_a_video_that_breaks_part_way_fails_and_keeps_its_frames(api, videos, tmp_path):
+    # A WebM cut in half opens and decodes until the cut: a failure part-way, not a 422.
+    bad = recording.truncated_copy(videos["webm"].path, tmp_path / "cut.webm", 0.5)
+    loaded = api.load(bad, wait=True)
+    extraction = loaded["extraction"]
+    assert extraction["state"] == "failed"
+    assert extraction["detail"].startswith("cut.webm: ")
+    assert 0 < extraction["frames"] == loaded["image_count"] < int(SECONDS)
+    page = listing(api, loaded["id"])
+    assert page["total"] == loaded["image_count"]
+    for entry in page["images"]:
+        image = api.session.get(entry["url"], timeout=10)
+        assert image.status_code == 200 and len(image.content) == entry["size"]
 
 
 def test_a_video_outside_the_allowed_roots_is_403(server_factory, videos, tmp_path):

@@ -128,6 +128,7 @@ def rearm(dir_id: str) -> Response:
         directory.timeout_minutes or 0,
         directory.watch,
         # A video's frames are loaded again with the settings they were extracted with.
-        video_loading.choice_of(svc.config, directory),
+        video_loading.choice_of(svc, directory),
     )
-    return jsonify(payloads.directory_summary(svc.config, reloaded, svc.clock()))
+    extraction = video_loading.extraction_of(svc, reloaded)
+    return jsonify(payloads.directory_summary(svc.config, reloaded, svc.clock(), extraction))

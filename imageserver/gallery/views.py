@@ -27,6 +27,7 @@ from imageserver.variants.presets import PRESET_NAMES
 from imageserver.web import session
 from imageserver.web.context import services
 from imageserver.web.routes.payloads import shown_path
+from imageserver.web.video_loading import extraction_of
 
 bp = Blueprint(
     "gallery",
@@ -88,6 +89,20 @@ def _safe_next(target: str | None) -> str:
     return "/gallery"
 
 
+def extraction_text(extraction: dict | None) -> str | None:
+    """A video's extraction in words (the script words its updates alike, gallery.js)."""
+    if extraction is None:
+        return None
+    frames = f"{extraction['frames']} frames"
+    if extraction["state"] == "failed":
+        return f"failed after {frames}: {extraction.get('detail')}"
+    if extraction["state"] == "done":
+        return f"done: {frames}"
+    duration = extraction["duration"]
+    of = f" of {duration:.0f}" if duration else ""
+    return f"extracting: {frames}, {extraction['seconds_done']:.0f}{of} s"
+
+
 @bp.get("")
 def directories_page() -> str | tuple[str, int]:
     """Render the loaded directories with their countdowns, unload and re-arm buttons."""
@@ -106,6 +121,7 @@ def directories_page() -> str | tuple[str, int]:
             "timeout_minutes": d.timeout_minutes,
             "remaining": None if d.deadline is None else max(0, int(d.deadline - now)),
             "remaining_text": timers.format_remaining(d.deadline, now),
+            "extraction": extraction_text(extraction_of(svc, d)),
         }
         for d in svc.registry.all()
     ]
@@ -127,6 +143,8 @@ def directory_page(dir_id: str) -> str | tuple[str, int]:
     return render_template(
         "gallery/directory.html",
         directory=directory,
+        extraction=extraction_of(services(), directory),
+        extraction_text=extraction_text(extraction_of(services(), directory)),
         path=None if config.hide_paths else directory.path,
         csrf=csrf,
         locked=bool(config.tokens),

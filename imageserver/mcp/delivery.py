@@ -81,17 +81,19 @@ async def deliver(
     preset: str | None,
     delivery: str,
     original_side: int | None = None,
+    drawn_within: bool = False,
 ) -> Delivered:
     """Return the link, or the inline image within the limits (smaller only when it must be).
 
     The preset's own image is fetched first; only when it is over the byte limit is the
     server asked for a copy within it. `original_side` (the source's long side, when known)
-    tells whether the side limit made it smaller than the preset would have.
+    tells whether the side limit made it smaller than the preset would have; `drawn_within`
+    says the image is drawn within the side limit anyway (a contact sheet).
     """
     preset_url = await url_for({})
     if delivery == "link":
         return Delivered(preset_url, preset_url)
-    side = side_params(preset)
+    side = {} if drawn_within else side_params(preset)
     url = await url_for(side) if side else preset_url
     image = await fetch(url)
     stepped = len(image.data) > INLINE_MAX_BYTES

@@ -111,7 +111,8 @@ async def get_sheet(call: ToolCall) -> types.CallToolResult:
     async def fetch(url: str) -> Any:
         return await api.fetch(dir_id, url)
 
-    sent = await delivery.deliver(url_for, fetch, preset, _delivery(args))
+    # Drawn at 1568 px (docs/API.md#contact-sheets): only the byte limit may apply.
+    sent = await delivery.deliver(url_for, fetch, preset, _delivery(args), drawn_within=True)
     names = first["names"]
     what = f"Contact sheet of {len(names)} frames ({names[0]} .. {names[-1]})"
     return types.CallToolResult(

@@ -70,6 +70,8 @@ class Config:
     variant_cache_dir: str = str(PROJECT_ROOT / "output" / "variants")
     variant_cache_mb: int = 1024
     max_pixels: int = 100_000_000
+    video_workers: int = 1
+    video_max_frames: int = 100_000
     upload_max_mb: int = 20
     upload_quota_mb: int = 1024
     publish_targets: tuple[Target, ...] = ()

@@ -208,6 +208,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest source (width x height) decoded for a variant; bigger ones get 413.",
     ),
     Setting(
+        "IMAGE_SERVER_VIDEO_WORKERS",
+        "video_workers",
+        "1",
+        parse.int_in(1, 64),
+        "Videos extracted at once (each in its own process); more loads wait in a queue.",
+    ),
+    Setting(
+        "IMAGE_SERVER_VIDEO_MAX_FRAMES",
+        "video_max_frames",
+        "100000",
+        parse.int_in(1),
+        "Most frames one video load may give; a video that would give more gets 422.",
+    ),
+    Setting(
         "IMAGE_SERVER_UPLOAD_MAX_MB",
         "upload_max_mb",
         "20",

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from imageserver.settings.config import Config
+from imageserver.state import frame_rows
 from imageserver.state import image_facts
 from imageserver.state import inboxes
 from imageserver.state import timers
@@ -23,6 +24,7 @@ from imageserver.state.directory import meta
 from imageserver.state.directory import next_load_seq
 from imageserver.state.directory import set_meta
 from imageserver.state.index_reads import IndexReads
+from imageserver.state.indexer import ImageEntry
 from imageserver.state.indexer import scan_directory
 from imageserver.state.store import Store
 
@@ -72,6 +74,7 @@ class Registry(IndexReads):
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
         image_facts.create_schema(self.store.connection())
+        frame_rows.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
@@ -127,17 +130,20 @@ class Registry(IndexReads):
         watch: bool = False,
         make_current: bool = True,
         dir_id: str | None = None,
+        entries: list[ImageEntry] | None = None,
     ) -> Directory:
         """Index a directory, make it current and arm its deadline (re-loading re-arms).
 
         `timeout_minutes` None means "use the server default". With `watch`, the server's
         watcher (`imageserver.watch`) keeps the index following the folder. Without
         `make_current` (an upload inbox) the current directory stays what it was. `dir_id`
-        replaces the id derived from `real_path` (a video's frames are named after the video).
+        replaces the id derived from `real_path` (a video's frames are named after the video);
+        `entries` replaces the scan (a video's frames: only those recorded complete).
 
         :raise OSError: the directory cannot be listed.
         """
-        entries = scan_directory(real_path, recursive)  # outside the lock: disk work is slow
+        if entries is None:  # outside the lock: disk work is slow
+            entries = scan_directory(real_path, recursive)
         dir_id = dir_id or directory_id(real_path)
         now = self.clock()
         with self.store.write() as conn:

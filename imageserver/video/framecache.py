@@ -65,6 +65,13 @@ def read_manifest(directory: Path) -> dict[str, float]:
     return {name: float(t) for name, t in data["frames"].items()}
 
 
+def read_duration(directory: Path) -> float | None:
+    """The video's duration a finished cache folder recorded, or None (older folders)."""
+    data = json.loads((directory / MANIFEST).read_text())
+    duration = data.get("duration") if isinstance(data, dict) else None
+    return float(duration) if isinstance(duration, (int, float)) else None
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Temp file in the same folder + fsync + rename, so readers never see half a manifest."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")

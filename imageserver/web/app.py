@@ -10,6 +10,9 @@ from flask import Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from imageserver.gallery import views as gallery
+from imageserver.jobs.dispatch import Dispatcher
+from imageserver.jobs.dispatch import limits
+from imageserver.jobs.store import JobStore
 from imageserver.security.hosts import default_patterns
 from imageserver.settings.config import Config
 from imageserver.state.registry import Registry
@@ -21,6 +24,7 @@ from imageserver.web import body_limit
 from imageserver.web import errors
 from imageserver.web import guard
 from imageserver.web import jsonio
+from imageserver.web import video_status
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
 from imageserver.web.routes import control
@@ -72,6 +76,9 @@ def create_app(
     for blueprint in (*blueprints, publish.bp, uploads.bp, gallery.bp, service.bp):
         app.register_blueprint(blueprint)
     body_limit.init_app(app)
+    jobs = JobStore(registry.store, clock)
+    jobs.initialise()
+    app.extensions[video_status.JOBS_KEY] = jobs
     body_limit.allow_larger(app, uploads.bp.name, uploads.body_limit(config))
     app.after_request(_security_headers)
     cors.init_app(app)
@@ -89,6 +96,9 @@ def create_app(
             config, registry.store
         )
         publish.recover_jobs(app, sweeper.stopping)
+        dispatcher = Dispatcher(jobs, config.database_path, limits(config.video_workers))
+        dispatcher.start(sweeper.stopping)
+        app.extensions[video_status.DISPATCHER_KEY] = dispatcher
     return app
 
 

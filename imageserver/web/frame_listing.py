@@ -17,6 +17,7 @@ from typing import Any
 
 from imageserver.frames import catalog
 from imageserver.frames import phash
+from imageserver.state import frame_rows
 from imageserver.state import image_facts
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.indexer import ImageEntry
@@ -29,7 +30,7 @@ from imageserver.web.video_loading import is_frames_folder
 CACHED_DIRECTORIES = 32
 
 _lock = threading.Lock()
-_times: OrderedDict[tuple[str, int], dict[str, float] | None] = OrderedDict()
+_times: OrderedDict[tuple[str, int, int], dict[str, float] | None] = OrderedDict()
 _kept: OrderedDict[tuple[str, int, int, int], list[dict[str, Any]]] = OrderedDict()
 
 
@@ -43,16 +44,21 @@ def _remember(cache: OrderedDict, key: Any, value: Any) -> Any:
 
 
 def frame_times(svc: Services, directory: Directory) -> dict[str, float] | None:
-    """Return name -> seconds for a video's frames, or None for an ordinary folder."""
-    key = (directory.id, directory.load_seq)
+    """Return name -> seconds for a video's frames, or None for an ordinary folder.
+
+    Keyed by `delta_seq` too: frames of a running extraction arrive in batches.
+    """
+    key = (directory.id, directory.load_seq, directory.delta_seq)
     if key in _times:
         return _times[key]
     times = None
     if is_frames_folder(svc.config, directory.real_path):
-        try:
-            times = framecache.read_manifest(Path(directory.real_path))
-        except (OSError, ValueError, KeyError):
-            times = None  # a damaged manifest costs the `t` keys, not the listing
+        times = frame_rows.times(svc.registry.store, directory.real_path)
+        if not times:
+            try:  # a folder finished before frame times were stored
+                times = framecache.read_manifest(Path(directory.real_path))
+            except (OSError, ValueError, KeyError):
+                times = {}  # a damaged manifest costs the `t` keys, not the listing
     return _remember(_times, key, times)
 
 

@@ -9,6 +9,7 @@ from pydantic import AliasChoices
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import StrictBool
 from pydantic import TypeAdapter
 from pydantic import ValidationError
 from pydantic import model_validator
@@ -29,6 +30,7 @@ MAX_DISTANCE = HASH_BITS
 
 
 MAX_FPS = 120.0
+MAX_WAIT_SECONDS = 600
 
 
 class FrameChoice(BaseModel):
@@ -81,6 +83,12 @@ class LoadRequest(BaseModel):
         default=None,
         description="For a video file (.mp4 .webm .mkv .mov): which frames to load "
         '(docs/API.md#video-in); default `{"fps": 1}`.',
+    )
+    wait: StrictBool | Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] | None = Field(
+        default=None,
+        description="For a video: false answers once the video is known usable, true when "
+        "its extraction has ended, a number waits at most that many seconds (up to 600); "
+        "absent: at most 20 (docs/API.md#long-videos).",
     )
 
 

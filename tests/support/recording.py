@@ -226,3 +226,31 @@ def audio_only(dst: Path, seconds: float = 2.0) -> Path:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return dst
+
+
+def huge_frames_video(dst: Path, width: int = 12000, height: int = 12000, frames: int = 2) -> Path:
+    """A tiny MOV whose frames are `width` x `height` (PNG packets, muxed without encoding).
+
+    A blank 1-bit PNG of 144 megapixels compresses to a few hundred KB, so the file is small
+    while each frame would decode to hundreds of MB: the decompression bomb a limit stops.
+    """
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buffer = io.BytesIO()
+    Image.new("1", (width, height)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    with av.open(str(dst), "w", format="mov") as out:
+        stream = out.add_stream("png", rate=1)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "monob"
+        stream.time_base = Fraction(1, 1)
+        for i in range(frames):
+            packet = av.Packet(data)
+            packet.stream = stream
+            packet.pts = packet.dts = i
+            packet.time_base = Fraction(1, 1)
+            out.mux(packet)
+    return dst

@@ -296,6 +296,53 @@
     const viewer = makeViewer(dirId, itemAt, () => state.total, ensurePage);
     layout();
     render();
+    followExtraction(dirId, main, (imageCount) => {
+      // New frames of a running extraction: pages fetched short are fetched again.
+      for (const [index, items] of state.pages) {
+        if (items && items.length < PAGE_SIZE) state.pages.delete(index);
+      }
+      if (state.query) return;
+      if (state.unique) ensurePage(Math.floor(Math.max(0, state.total - 1) / PAGE_SIZE));
+      else state.total = imageCount;
+      layout();
+      render();
+    });
+  }
+
+  // A video still extracting: its progress bar and the grid follow it, once a second.
+  const FOLLOW_MS = 1000;
+  function extractionText(x) {
+    const frames = x.frames + " frames";
+    if (x.state === "failed") return "failed after " + frames + ": " + x.detail;
+    if (x.state === "done") return "done: " + frames;
+    const of = x.duration ? " of " + Math.round(x.duration) : "";
+    return "extracting: " + frames + ", " + Math.round(x.seconds_done) + of + " s";
+  }
+
+  function followExtraction(dirId, main, grew) {
+    const box = document.getElementById("extraction");
+    if (!box || box.dataset.state !== "running") return;
+    const bar = document.getElementById("extraction-bar");
+    const text = document.getElementById("extraction-text");
+    const timer = setInterval(async () => {
+      let body;
+      try {
+        body = await call("/api/directories/" + encodeURIComponent(dirId));
+      } catch (error) {
+        return; // unloaded, or the server restarting: try again, the page says the rest
+      }
+      const x = body.extraction;
+      if (!x) { clearInterval(timer); return; }
+      box.dataset.state = x.state;
+      bar.max = x.duration || 1;
+      bar.value = x.duration ? x.seconds_done : (x.state === "running" ? 0 : 1);
+      text.textContent = extractionText(x);
+      if (String(body.image_count) !== main.dataset.total) {
+        main.dataset.total = String(body.image_count);
+        grew(body.image_count);
+      }
+      if (x.state !== "running") clearInterval(timer);
+    }, FOLLOW_MS);
   }
 
   // ---- the full-image viewer with its copy buttons -----------------------------------

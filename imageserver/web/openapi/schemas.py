@@ -70,8 +70,26 @@ WATCH_PROPERTIES: dict[str, Schema] = {
 }
 
 
+# A video's directory (docs/API.md#long-videos): after the live-folder keys, absent for folders.
+EXTRACTION_PROPERTIES: dict[str, Schema] = {
+    "extraction": {
+        "type": "object",
+        "description": "Where the video's background extraction is (a video's directory only).",
+        "properties": {
+            "state": {"enum": ["running", "done", "failed"]},
+            "frames": {"type": "integer", "description": "Frames written so far."},
+            "seconds_done": {"type": "number", "description": "Seconds of video covered."},
+            "duration": {"type": ["number", "null"], "description": "The video's length."},
+            "detail": {"type": "string", "description": "Why it failed (failed only)."},
+        },
+        "required": ["state", "frames", "seconds_done", "duration"],
+    },
+}
+
+
 def _with_watch(schema: Schema) -> Schema:
-    return {**schema, "properties": {**schema["properties"], **WATCH_PROPERTIES}}
+    extra = {**WATCH_PROPERTIES, **EXTRACTION_PROPERTIES}
+    return {**schema, "properties": {**schema["properties"], **extra}}
 
 
 def response_spec(description: str, schema: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from flask import jsonify
 from flask import request
 
 from imageserver.security.confinement import resolve_load_path
+from imageserver.web import video_status
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.jsonio import read_json_body
@@ -22,6 +23,7 @@ from imageserver.web.routes.auth import require_token
 from imageserver.web.schemas import LoadRequest
 from imageserver.web.schemas import parse_body
 from imageserver.web.schemas import parse_minutes
+from imageserver.web.video_loading import extraction_of
 
 bp = Blueprint("control", __name__)
 bp.before_request(require_token)
@@ -50,13 +52,22 @@ def load_directory() -> Response:
     directory = load_folder(
         svc, path, shown, body.recursive, body.timeout_minutes, body.watch, body.frames
     )
-    return jsonify(payloads.loaded(svc.config, directory, svc.clock()))
+    extraction = extraction_of(svc, directory)
+    if extraction is not None and extraction["state"] == "running":
+        seconds = video_status.wait_seconds(body.wait)
+        directory = video_status.wait_for_end(svc, directory, seconds)
+        extraction = extraction_of(svc, directory)
+    return jsonify(payloads.loaded(svc.config, directory, svc.clock(), extraction))
 
 
 @bp.post("/unload")
 def unload() -> Response:
     """Unload the current directory (other loaded directories stay loaded)."""
-    if services().registry.unload_current():
+    svc = services()
+    current = svc.registry.current()
+    if svc.registry.unload_current():
+        if current is not None:
+            video_status.stop_extraction(svc, current)
         return jsonify({"status": "success", "message": "Directory unloaded successfully"})
     return jsonify({"status": "info", "message": "No directory currently loaded"})
 

@@ -17,6 +17,7 @@ from flask import request
 from imageserver.state.registry import Directory
 from imageserver.web import frame_listing
 from imageserver.web import sheets
+from imageserver.web import video_status
 from imageserver.web.context import Services
 from imageserver.web.context import services
 from imageserver.web.errors import ApiError
@@ -28,6 +29,7 @@ from imageserver.web.schemas import SheetQuery
 from imageserver.web.schemas import parse_query
 from imageserver.web.urls import image_url
 from imageserver.web.urls import public_base_url
+from imageserver.web.video_loading import extraction_of
 
 bp = Blueprint("directories", __name__, url_prefix="/api/directories")
 bp.before_request(require_token)
@@ -46,7 +48,10 @@ def list_directories() -> Response:
     directories = svc.registry.all()
     return jsonify(
         {
-            "directories": [payloads.directory_summary(svc.config, d, now) for d in directories],
+            "directories": [
+                payloads.directory_summary(svc.config, d, now, extraction_of(svc, d))
+                for d in directories
+            ],
             "current": svc.registry.current_id(),
         }
     )
@@ -56,14 +61,25 @@ def list_directories() -> Response:
 def get_directory(dir_id: str) -> Response:
     """Describe one loaded directory. :raise 404: unknown id."""
     svc = services()
-    return jsonify(payloads.directory_summary(svc.config, _loaded(dir_id), svc.clock()))
+    directory = _loaded(dir_id)
+    summary = payloads.directory_summary(
+        svc.config, directory, svc.clock(), extraction_of(svc, directory)
+    )
+    return jsonify(summary)
 
 
 @bp.delete("/<dir_id>")
 def delete_directory(dir_id: str) -> Response:
-    """Unload one directory; if it was current, nothing is current afterwards."""
-    if not services().registry.unload(dir_id):
+    """Unload one directory; if it was current, nothing is current afterwards.
+
+    A video's extraction still running stops (its process is killed).
+    """
+    svc = services()
+    directory = svc.registry.get(dir_id)
+    if not svc.registry.unload(dir_id):
         raise ApiError(HTTPStatus.NOT_FOUND, f"Directory not found: {dir_id}")
+    if directory is not None:
+        video_status.stop_extraction(svc, directory)
     return jsonify({"status": "success", "message": "Directory unloaded successfully"})
 
 

@@ -63,8 +63,13 @@ def timeout_message(directory: Directory) -> str:
     )
 
 
-def loaded(config: Config, directory: Directory, now: float) -> dict:
-    """The `POST /load-directory` body (docs/API.md#post-load-directory, then B.1's keys)."""
+def loaded(
+    config: Config, directory: Directory, now: float, extraction: dict | None = None
+) -> dict:
+    """The `POST /load-directory` body (docs/API.md#post-load-directory, then B.1's keys).
+
+    A video's directory ends with its `extraction` object (docs/API.md#long-videos).
+    """
     path = shown_path(config, directory)
     return {
         "status": "success",
@@ -79,10 +84,18 @@ def loaded(config: Config, directory: Directory, now: float) -> dict:
         "time_remaining": timers.format_remaining(directory.deadline, now),
         "recursive": directory.recursive,
         **watch_keys(directory),
+        **extraction_key(extraction),
     }
 
 
-def directory_summary(config: Config, directory: Directory, now: float) -> dict:
+def extraction_key(extraction: dict | None) -> dict[str, Any]:
+    """`{"extraction": ...}` for a video's directory, nothing for a folder."""
+    return {} if extraction is None else {"extraction": extraction}
+
+
+def directory_summary(
+    config: Config, directory: Directory, now: float, extraction: dict | None = None
+) -> dict:
     """One `<dir>` of `GET /api/directories` (docs/API.md#several-directories)."""
     return {
         "id": directory.id,
@@ -95,6 +108,7 @@ def directory_summary(config: Config, directory: Directory, now: float) -> dict:
         "time_remaining": timers.format_remaining(directory.deadline, now),
         "recursive": directory.recursive,
         **watch_keys(directory),
+        **extraction_key(extraction),
     }
 
 

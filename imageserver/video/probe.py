@@ -1,0 +1,131 @@
+"""Is this file a usable video, and how big: asked of a short-lived process (#29).
+
+`probe_video` runs `python -m imageserver.video.probe PATH MAX_PIXELS`, which opens the file
+with PyAV, reads the stream's size, rate, duration and frame count, decodes the first frame
+(unless the frames are over the pixel limit: a 144-megapixel frame is not decoded to say
+no) and prints one JSON line. The web worker that asks never imports PyAV, so its memory
+stays that of an idle server, and a hostile file that crashes the decoder crashes that
+process only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from imageserver.settings.children import module_command
+from imageserver.video.videoio import NotAVideoError
+from imageserver.video.videoio import TruncatedVideoError
+from imageserver.video.videoio import VideoError
+
+PROBE_TIMEOUT_SECONDS = 30.0
+ERROR_EXIT = 3
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a probe found: frame size (upright), rate, duration and frame count if known."""
+
+    width: int
+    height: int
+    rate: float | None
+    duration: float | None
+    frame_count: int | None
+
+    @property
+    def pixels(self) -> int:
+        """Pixels of one frame."""
+        return self.width * self.height
+
+
+def probe_video(video: Path | str, max_pixels: int) -> VideoInfo:
+    """Probe `video` in a child process.
+
+    :raise VideoError: not a video, no video stream, nothing decodable, or the probe
+        crashed or hung (its one line says which).
+    """
+    command, env = module_command(__name__, str(video), str(max_pixels))
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise TruncatedVideoError(f"{Path(video).name}: probing took too long") from None
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    answer = json.loads(lines[-1]) if lines else {}
+    if done.returncode == 0 and "width" in answer:
+        return VideoInfo(**answer)
+    if "error" in answer:
+        raise VideoError(answer["error"])
+    raise TruncatedVideoError(
+        f"{Path(video).name}: the decoder stopped (exit status {done.returncode})"
+    )
+
+
+def read_info(video: Path, max_pixels: int) -> VideoInfo:
+    """Open `video` here (PyAV) and describe it; decode its first frame if not too big."""
+    from imageserver.video.videoio import open_video
+    from imageserver.video.videoio import stream_duration
+
+    container, stream = open_video(video)
+    with container:
+        codec = stream.codec_context
+        width, height = codec.width or stream.width, codec.height or stream.height
+        if not width or not height:
+            raise NotAVideoError(f"{video.name}: the video stream has no frame size")
+        if _rotated_sideways(stream):
+            width, height = height, width
+        rate = float(stream.average_rate) if stream.average_rate else None
+        info = VideoInfo(
+            width=width,
+            height=height,
+            rate=rate,
+            duration=stream_duration(container, stream),
+            frame_count=stream.frames or None,
+        )
+        if info.pixels <= max_pixels:
+            _first_frame(container, stream, video)
+    return info
+
+
+def _first_frame(container, stream, video: Path) -> None:
+    import av
+
+    try:
+        for _ in container.decode(stream):
+            return
+    except av.error.FFmpegError as exc:
+        raise TruncatedVideoError(f"{video.name}: no decodable frame ({exc})") from None
+    raise TruncatedVideoError(f"{video.name}: no decodable frame")
+
+
+def _rotated_sideways(stream) -> bool:
+    """Tell whether the stream's display matrix turns it by 90 or 270 degrees."""
+    for side_data in getattr(stream, "side_data", {}) or {}:
+        if "DISPLAYMATRIX" in str(side_data).upper():
+            return True
+    rotate = (stream.metadata or {}).get("rotate", "0")
+    return rotate.strip().lstrip("-") in ("90", "270")
+
+
+def main(argv: list[str]) -> int:
+    """Print the probe's JSON line for `argv = [path, max_pixels]`; exit 3 on a bad video."""
+    video, max_pixels = Path(argv[0]), int(argv[1])
+    try:
+        info = read_info(video, max_pixels)
+    except VideoError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return ERROR_EXIT
+    except OSError as exc:
+        print(json.dumps({"error": f"{video.name}: cannot read: {exc.strerror or exc}"}))
+        return ERROR_EXIT
+    print(json.dumps(asdict(info)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
