@@ -71,11 +71,10 @@ def payload(result: ToolResult) -> dict[str, Any]:
 
 
 def still_extracting(result: ToolResult, dir_id: str) -> bool:
-    """Whether a load_directory or list_directories result says the video is still running."""
+    """Whether a load_directory result says the video's frames are still being extracted."""
     answer = payload(result)
-    entries = answer.get("directories", [answer])
-    entry = next(entry for entry in entries if entry["id"] == dir_id)
-    return (entry.get("extraction") or {}).get("state") == "running"
+    assert answer["id"] == dir_id
+    return (answer.get("extraction") or {}).get("state") == "running"
 
 
 class FrameFinder:
@@ -92,12 +91,15 @@ class FrameFinder:
         self.deliveries = deliveries
 
     def __call__(self, results: list[ToolResult]) -> list[tuple[str, dict[str, Any]]] | str:
+        load = {"path": str(self.recording)}
+        if self.frames:  # a video: asked not to wait, so that the model follows the extraction
+            load.update(frames=self.frames, wait_seconds=0)
         if not results:
-            frames = {"frames": self.frames} if self.frames else {}
-            return [("load_directory", {"path": str(self.recording), **frames})]
+            return [("load_directory", load)]
         dir_id = payload(results[0])["id"]
-        if results[-1].name != "list_images" and still_extracting(results[-1], dir_id):
-            return [("list_directories", {})]
+        if results[-1].name == "load_directory" and still_extracting(results[-1], dir_id):
+            # As the workflow's system message says: load again, which joins it and waits.
+            return [("load_directory", {**load, "wait_seconds": 50})]
         listings = [result for result in results if result.name == "list_images"]
         if not listings:
             return [("list_images", {"directory_id": dir_id, "unique": True})]
@@ -168,9 +170,9 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
 
     execution = run_workflow(n8n, server, recording)
 
+    assert chat.problems == []
     assert execution.node_errors() == {}, execution.node_errors()
     assert execution.ok, (execution.exit_code, execution.error)
-    assert chat.problems == []
     # n8n's MCP Client Tool ran each call the model asked for, with its arguments.
     calls = tool_runs(execution, MCP_NODE)
     assert [(call.tool, call.error) for call in calls] == [
@@ -208,11 +210,13 @@ def test_the_agent_finds_the_changes_of_a_video_recording(
 
     execution = run_workflow(n8n, server, video.path)
 
-    assert execution.ok, (execution.exit_code, execution.error, execution.node_errors())
     assert chat.problems == []
+    assert execution.ok, (execution.exit_code, execution.error, execution.node_errors())
     calls = tool_runs(execution, MCP_NODE)
     assert calls[0].tool == "load_directory" and calls[0].arguments["frames"] == {"fps": 2}
-    assert {call.tool for call in calls[1:-1]} <= {"list_directories"}  # while it extracts
+    for call in calls[1:-1]:  # while the first answer said it was still extracting
+        assert (call.tool, call.arguments["wait_seconds"]) == ("load_directory", 50)
+    print(f"\nthe agent loaded the video {len(calls) - 1} times to wait for its frames")
     assert calls[-1].tool == "list_images"
     (loaded,) = api(server, "/api/directories")["directories"]
     kept = api(server, f"/api/directories/{loaded['id']}/images?unique=true")["images"]
