@@ -85,10 +85,12 @@ class FrameFinder:
         recording: Path,
         frames: dict[str, float] | None = None,
         deliveries: tuple[str, ...] = ("link", "inline"),
+        sheet: bool = True,
     ) -> None:
         self.recording = recording
         self.frames = frames
         self.deliveries = deliveries
+        self.sheet = sheet
 
     def __call__(self, results: list[ToolResult]) -> list[tuple[str, dict[str, Any]]] | str:
         load = {"path": str(self.recording)}
@@ -109,6 +111,9 @@ class FrameFinder:
             # The second kept frame: the first change of screen.
             arguments = {"directory_id": dir_id, "name": kept[1]["name"]}
             return [("get_image", {**arguments, "delivery": self.deliveries[looked]})]
+        if self.sheet and not any(result.name == "get_sheet" for result in results):
+            names = [image["name"] for image in kept]
+            return [("get_sheet", {"directory_id": dir_id, "names": names, "delivery": "link"})]
         lines = [f"- {image['url']} (screen changed here)" for image in kept]
         return "\n".join(["The screen changed in these frames:", *lines, MADE_UP_URL])
 
@@ -180,6 +185,7 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
         ("list_images", None),
         ("get_image", None),
         ("get_image", None),
+        ("get_sheet", None),
     ]
     (loaded,) = api(server, "/api/directories")["directories"]
     dir_id = loaded["id"]
@@ -199,6 +205,11 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
         frame = requests.get(url, timeout=10)
         assert (frame.status_code, frame.headers["Content-Type"]) == (200, "image/jpeg")
     report_get_image(chat.results[2], chat.results[3], urls[1])
+    # One contact sheet of the changed frames, by URL: it answers with the picture.
+    sheet_blocks = blocks(chat.results[4])
+    assert [block["type"] for block in sheet_blocks] == ["text", "resource_link", "text"]
+    sheet = requests.get(sheet_blocks[0]["text"], timeout=30)
+    assert (sheet.status_code, sheet.headers["Content-Type"]) == (200, "image/jpeg")
 
 
 def test_the_agent_finds_the_changes_of_a_video_recording(
@@ -206,7 +217,7 @@ def test_the_agent_finds_the_changes_of_a_video_recording(
 ) -> None:
     recordings.mkdir()
     video = make_recording(recordings / "demo.mp4", seconds=12, fps=10)
-    chat.play(FrameFinder(video.path, frames={"fps": 2}, deliveries=()))
+    chat.play(FrameFinder(video.path, frames={"fps": 2}, deliveries=(), sheet=False))
 
     execution = run_workflow(n8n, server, video.path)
 
