@@ -178,6 +178,11 @@ def test_the_agent_finds_the_changed_frames_through_n8ns_mcp_client(
     assert chat.problems == []
     assert execution.node_errors() == {}, execution.node_errors()
     assert execution.ok, (execution.exit_code, execution.error)
+    # The model was offered the server's tools but the two that remove or upload.
+    offered = {tool["function"]["name"] for tool in chat.requests[0].body["tools"]}
+    assert offered == {
+        "list_directories", "load_directory", "list_images", "get_image", "get_sheet", "image_url"
+    }  # fmt: skip
     # n8n's MCP Client Tool ran each call the model asked for, with its arguments.
     calls = tool_runs(execution, MCP_NODE)
     assert [(call.tool, call.error) for call in calls] == [
