@@ -2,18 +2,20 @@
 
 `python -m bench.mcp_use` starts our server (`python server.py`, 2 workers) with the main
 benchmark's 52 KB frames and measures the same GET row (rotating `/d/<id>/<name>`, keep-alive,
-the main benchmark's load generator) in three states, interleaved round by round so the
-noise of a shared machine falls on all three alike:
+the main benchmark's load generator) in three states, interleaved round by round (each round
+starting with another) so the noise of a shared machine falls on all three alike:
 
-- `before`: `/mcp` never used, the MCP SDK not imported in any worker;
-- `loaded`: after MCP calls reached both workers (SDK imported, session managers running),
-  no MCP call during the measurement;
+- `before`: a server whose `/mcp` is never used (the MCP SDK not imported in any worker);
+- `loaded`: a second server, run alongside, whose workers both served MCP calls before (SDK
+  imported, session managers running), no MCP call during the measurement;
 - `in use`: an agent in another process calls tools over `/mcp` during the measurement,
   rounds of `list_images` with `name`, `get_image` inline, `get_sheet` inline and
   `image_url`, back to back or `--pause` seconds apart (a model thinks between calls).
 
-It prints requests/s (median of the rounds) and each state's ratio to `before`, and how many
-tool calls the agent made. Loopback only.
+It prints requests/s and the server's CPU time per request (medians of the rounds), each
+state's ratio to `before`, and how many tool calls the agent made. On a busy machine the CPU
+per request is the steadier figure: other processes move requests/s, not our CPU time.
+Loopback only.
 """
 
 from __future__ import annotations
@@ -61,95 +63,133 @@ def agent_round(base_url: str, dir_id: str, names: list[str], i: int) -> None:
 
 
 def _agent_loop(
-    base_url: str, dir_id: str, names: list[str], pause: float, stop: Any, calls: Any
-) -> None:
+    base_url: str, dir_id: str, names: list[str], pause: float, events: tuple[Any, Any, Any],
+    calls: Any,
+) -> None:  # fmt: skip
+    active, idle, done = events
     i = 0
-    while not stop.is_set():
+    while not done.is_set():
+        if not active.wait(0.1):
+            continue
+        idle.clear()
         agent_round(base_url, dir_id, names, i)
         with calls.get_lock():
             calls.value += 4
         i += 1
-        stop.wait(pause)
+        idle.set()
+        done.wait(pause)
 
 
 class Agent:
-    """An agent in its own process (not sharing the load generator's GIL), calling tools
-    round after round, `pause` seconds apart, until stopped; counts the calls."""
+    """An agent in its own process (not sharing the load generator's GIL), started once,
+    calling tools round after round (`pause` s apart) while active; counts the calls."""
 
     def __init__(self, base_url: str, dir_id: str, names: list[str], pause: float) -> None:
-        self.args = (base_url, dir_id, names, pause)
-        self._context = multiprocessing.get_context("spawn")
-        self.calls = self._context.Value("i", 0)
-        self._stop = self._context.Event()
-        self._process: Any = None
+        context = multiprocessing.get_context("spawn")
+        self.calls = context.Value("i", 0)
+        self._active, self._idle, self._done = context.Event(), context.Event(), context.Event()
+        self._idle.set()
+        events = (self._active, self._idle, self._done)
+        args = (base_url, dir_id, names, pause, events, self.calls)
+        self._process = context.Process(target=_agent_loop, args=args, daemon=True)
+
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._process.join(timeout=120)
 
     def __enter__(self) -> Agent:
-        self._stop.clear()
-        self._process = self._context.Process(
-            target=_agent_loop, args=(*self.args, self._stop, self.calls), daemon=True
-        )
-        self._process.start()
+        self._active.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._process.join(timeout=120)
+        self._active.clear()
+        self._idle.wait(120)  # the round under way ends before the next measurement
 
 
 def measure(options: argparse.Namespace) -> str:
-    """Run the rounds and return the report (markdown)."""
+    """Run the rounds and return the report (markdown).
+
+    Two servers run side by side, so that each round measures every state under the same
+    machine load: `plain` never sees an MCP request, `mcp` has the SDK loaded in both
+    workers and, for `in use`, an agent calling its tools.
+    """
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-mcp-")))
         names = make_frames(workdir / "frames", options.frames)
-        target = OurServer(workdir)
-        stack.callback(target.stop)
-        target.start(workdir / "frames", names)
-        dir_id = target.path_prefix.strip("/").split("/")[1]
+        servers = {}
+        for key in ("plain", "mcp"):
+            target = OurServer(workdir / key)
+            stack.callback(target.stop)
+            target.start(workdir / "frames", names)
+            servers[key] = target
         generator = LoadGenerator(workdir / "scripts")
         generator.script_dir.mkdir()
-        get = [Request(target.path_for(name)) for name in names]
 
-        def run() -> float:
+        def run(target: OurServer) -> tuple[float, float]:
+            get = [Request(target.path_for(name)) for name in names]
+            cpu = target.cpu_seconds()
             result = generator.run(
-                "get", target.base_url, get, options.concurrency, options.seconds
+                target.base_url, target.base_url, get, options.concurrency, options.seconds
             )
             if result.errors:
                 raise RuntimeError(f"{result.errors} errors in the 52 KB row")
-            return result.rps
+            return result.rps, (target.cpu_seconds() - cpu) / max(1, result.requests) * 1e6
 
-        agent = Agent(target.base_url, dir_id, names[:64], options.pause)
-        rates: dict[str, list[float]] = {state: [] for state in STATES}
-        run()  # warm-up: the page cache and connections, as the main benchmark does
-        for _ in range(options.repeat):
-            rates["before"].append(run())
+        mcp = servers["mcp"]
+        dir_id = mcp.path_prefix.strip("/").split("/")[1]
         for i in range(8):  # fresh connections land on both workers: the SDK loads in each
-            agent_round(target.base_url, dir_id, names[:64], i)
-        for _ in range(options.repeat):
-            rates["loaded"].append(run())
-            with agent:
-                rates["in use"].append(run())
-        target.check_alive("the MCP benchmark")
+            agent_round(mcp.base_url, dir_id, names[:64], i)
+        agent = Agent(mcp.base_url, dir_id, names[:64], options.pause)
+        agent.start()
+        stack.callback(agent.stop)
+        rates: dict[str, list[tuple[float, float]]] = {state: [] for state in STATES}
+        for target in servers.values():
+            run(target)  # warm-up: the page cache and connections, as the main benchmark does
+        for round_ in range(options.repeat):
+            # Each round starts with another state: no state always runs first.
+            for state in STATES[round_ % 3 :] + STATES[: round_ % 3]:
+                if state == "in use":
+                    with agent:
+                        rates[state].append(run(mcp))
+                else:
+                    rates[state].append(run(servers["plain"] if state == "before" else mcp))
+        for target in servers.values():
+            target.check_alive("the MCP benchmark")
     return report(options, rates, agent.calls.value, generator.description)
 
 
-def report(options: argparse.Namespace, rates: dict[str, list[float]], calls: int,
-           client: str) -> str:  # fmt: skip
-    """The table: requests/s per state (median, and every round) and the ratio to `before`."""
-    base = statistics.median(rates["before"])
+def report(
+    options: argparse.Namespace, rates: dict[str, list[tuple[float, float]]], calls: int,
+    client: str,
+) -> str:  # fmt: skip
+    """The table: requests/s and the server's CPU per request, per state (medians of the
+    rounds, every round's requests/s) and their ratios to `before`."""
+    base_rate = statistics.median(rate for rate, _ in rates["before"])
+    base_cpu = statistics.median(cpu for _, cpu in rates["before"])
     lines = [
         f"52 KB GET `/d/<id>/<name>`, c={options.concurrency}, {options.seconds:g} s x "
         f"{options.repeat} rounds, {options.frames} frames; {client}",
         "",
-        "| state | req/s (median) | rounds | vs before |",
-        "|---|---:|---|---:|",
+        "| state | req/s (median) | rounds | vs before | server CPU us/req | vs before |",
+        "|---|---:|---|---:|---:|---:|",
     ]
     for state in STATES:
-        median = statistics.median(rates[state])
-        rounds = ", ".join(f"{rate:.0f}" for rate in rates[state])
-        lines.append(f"| {state} | {median:.0f} | {rounds} | {median / base:.2f}x |")
-    lines.append("")
+        rate = statistics.median(r for r, _ in rates[state])
+        cpu = statistics.median(c for _, c in rates[state])
+        rounds = ", ".join(f"{r:.0f}" for r, _ in rates[state])
+        lines.append(
+            f"| {state} | {rate:.0f} | {rounds} | {rate / base_rate:.2f}x | {cpu:.0f} | "
+            f"{cpu / base_cpu:.2f}x |"
+        )
     pace = f"{options.pause:g} s apart" if options.pause else "back to back"
-    lines.append(f"MCP tool calls while `in use` was measured: {calls} (rounds of 4, {pace})")
+    lines += [
+        "",
+        f"MCP tool calls while `in use` was measured: {calls} (rounds of 4, {pace}); its "
+        "CPU per request includes the agent's tool calls, served by the same workers.",
+    ]
     return "\n".join(lines)
 
 

@@ -122,13 +122,13 @@ async def check_big_frames(session: ClientSession, folder: Path) -> None:
     assert facts["reduced"] is True and facts["preset_url"] != facts["url"]
     assert (facts["original"]["width"], facts["original"]["height"]) == (4000, 3000)
     note = only(noise, TextContent)[-1].text
-    assert "Reduced to fit" in note and "4000x3000" in note
+    assert "reduced to fit" in note and "4000x3000" in note
     # claude's own size is within the limits already: nothing more to say.
     screen = await call_ok(session, "get_image", directory_id=dir_id, name="screen.jpg")
     assert_inline_within_limits(screen)
     assert screen.structured_content["reduced"] is False
     assert screen.structured_content["preset"] == "claude"
-    assert "Reduced" not in only(screen, TextContent)[-1].text
+    assert "reduced" not in only(screen, TextContent)[-1].text
     link = await call_ok(session, "get_image", directory_id=dir_id, name="noise12mp.jpg",
                          preset="thumb", delivery="link")  # fmt: skip
     assert "preset=thumb" in assert_link_only(link)
@@ -151,6 +151,10 @@ async def check_sheets(session: ClientSession, folder: Path) -> None:
     width, height = assert_inline_within_limits(picked)
     assert max(width, height) <= 256 and width > height  # two columns, one row
     assert picked.structured_content["names"] == ["frame_005.jpg", "frame_000.jpg"]
+    # The HTTP API's own spelling, a comma-separated string, is taken too.
+    spelled = await call_ok(session, "get_sheet", directory_id=dir_id, delivery="link",
+                            names="frame_005.jpg,frame_000.jpg")  # fmt: skip
+    assert spelled.structured_content["names"] == ["frame_005.jpg", "frame_000.jpg"]
     link = await call_ok(session, "get_sheet", directory_id=dir_id, names=["frame_002.jpg"],
                          delivery="link")  # fmt: skip
     assert "/sheet?" in assert_link_only(link)
@@ -181,7 +185,7 @@ async def check_video(session: ClientSession, video: Path) -> None:
     assert facts["extraction"]["frames"] == 12
     page = await call_ok(session, "list_images", directory_id=facts["id"], limit=3)
     assert [image["t"] for image in page.structured_content["images"]] == [0.0, 0.5, 1.0]
-    every = await call_ok(session, "load_directory", path=str(video), frames={"every": 30})
+    every = await call_ok(session, "load_directory", path=str(video), frames='{"every": 30}')
     assert every.structured_content["image_count"] == 2
     sheet = await call_ok(session, "get_sheet", directory_id=facts["id"], from_name=
                           page.structured_content["images"][0]["name"], count=12)  # fmt: skip

@@ -149,6 +149,6 @@ def describe(delivered: Delivered, what: str, preset: str | None) -> str:
     if not delivered.reduced:
         return sent
     return (
-        f"{sent} Reduced to fit the inline limits ({INLINE_MAX_SIDE} px, "
+        f"{sent} It was reduced to fit the inline limits ({INLINE_MAX_SIDE} px, "
         f"{INLINE_MAX_BYTES:,} bytes); without them: {delivered.preset_url}"
     )

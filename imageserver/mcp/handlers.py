@@ -7,6 +7,7 @@ at images answer per `delivery.py`. An `ApiError` raised here becomes a tool err
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,23 @@ async def publish(call: ToolCall) -> types.CallToolResult:
         body["preset"] = args["preset"]
     wait = float(args.get("wait_seconds", 0))
     return json_result(await call.api.publish(args["directory_id"], body, wait))
+
+
+def lenient(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Take two spellings models often write instead of the schema's, before it is checked.
+
+    `names` as one comma-separated string (the HTTP API's own form) and `frames` as a JSON
+    string (agents that serialise nested objects, as some n8n models do).
+    """
+    fixed = dict(args)
+    names = fixed.get("names")
+    if name == "get_sheet" and isinstance(names, str):
+        fixed["names"] = [part.strip() for part in names.split(",") if part.strip()]
+    frames = fixed.get("frames")
+    if name == "load_directory" and isinstance(frames, str):
+        with contextlib.suppress(ValueError):  # else the schema check says what is wrong
+            fixed["frames"] = json.loads(frames)
+    return fixed
 
 
 def _delivery(args: dict[str, Any]) -> str:

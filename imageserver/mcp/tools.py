@@ -175,7 +175,7 @@ async def call_tool(
     :raise KeyError: no tool has that name (the caller answers with a protocol error).
     """
     spec = TOOLS[name]
-    args = dict(arguments or {})
+    args = handlers.lenient(name, arguments or {})
     try:
         # The low-level SDK server does not check arguments against the schema it advertises.
         jsonschema.validate(args, spec.tool.input_schema)
