@@ -35,12 +35,13 @@ class ToolSpec:
 
 
 def error_result(error: ApiError) -> types.CallToolResult:
-    """A tool error whose text is the API's `detail`, unchanged."""
-    return types.CallToolResult(
-        content=[types.TextContent(text=error.text)],
-        structured_content={"status": error.status, "detail": error.detail},
-        is_error=True,
-    )
+    """A tool error whose text is the API's `detail`, unchanged, and no structured content.
+
+    Structured content must match the tool's output schema, and an error's shape does not:
+    the TypeScript SDK's client (1.20, in n8n's MCP Client Tool) checks it even on errors and
+    replaces the whole result with a -32602 error, so the agent never read the detail.
+    """
+    return types.CallToolResult(content=[types.TextContent(text=error.text)], is_error=True)
 
 
 def _spec(
