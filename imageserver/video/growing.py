@@ -1,0 +1,88 @@
+"""Reading a video that is still being written (OBS records MKV or fragmented MP4 as it goes).
+
+`GrowingFile` is the file object the demuxer reads instead of the path: at the end of the
+data it does not answer "end of file" but waits for the file to grow, polling its size every
+POLL_SECONDS (a sleep, not a busy loop), and only ends when the size has not changed for
+``idle_seconds``. The demuxer never sees a false end, so it simply keeps reading clusters or
+fragments as they are appended. Clock and sleep are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+POLL_SECONDS = 0.5
+
+
+class GrowingFile(io.RawIOBase):
+    """A read-only binary file whose end is "no growth for ``idle_seconds``"."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        idle_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.fd = os.open(path, os.O_RDONLY)
+        self.idle_seconds, self.clock, self.sleep = idle_seconds, clock, sleep
+        self.on_wait = on_wait  # called before each wait: hand over what is done so far
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        """Read what is there; at the end, wait for more, or return 0 once idle."""
+        size = self._read_at(buffer)
+        if size == 0 and self._wait_for_growth():
+            size = self._read_at(buffer)
+        return size
+
+    def _read_at(self, buffer: memoryview) -> int:
+        data = os.pread(self.fd, len(buffer), self.pos)
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def _wait_for_growth(self) -> bool:
+        """True when the file grew past the read position; False after ``idle_seconds``."""
+        last_size = os.fstat(self.fd).st_size
+        idle_since = self.clock()
+        while True:
+            size = os.fstat(self.fd).st_size
+            if size > self.pos:
+                return True
+            if size != last_size:  # rewritten smaller, or growing still below pos
+                last_size, idle_since = size, self.clock()
+            if self.clock() - idle_since >= self.idle_seconds:
+                return False
+            if self.on_wait is not None:
+                self.on_wait()
+            self.sleep(POLL_SECONDS)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self.pos = offset
+        elif whence == io.SEEK_CUR:
+            self.pos += offset
+        else:
+            self.pos = os.fstat(self.fd).st_size + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
