@@ -9,6 +9,15 @@ Modes (exactly one):
   chosen frame, not the previous one, catches slow scrolls and fades as well as cuts.
 * ``every=N``: decoded frames 0, N, 2N, ...
 
+At ``fps=F`` only the chosen frames need full work, so the codec is told, packet by packet,
+to drop the frames that can be neither chosen nor needed by another frame (B-frames that
+share their 1/F interval with an earlier frame; `decoding.py`, `sampling.py`). The frames
+and times chosen are exactly those of decoding every frame: the first frame at or after each
+target, never a nearby one. Scene and every-N modes decode every frame. Chosen frames are
+converted to RGB and JPEG-encoded on two threads while decoding goes on (`writer.py`), and
+turned upright by the video's rotation (display matrix; a phone's portrait clip comes out
+portrait). A video that is still being written can be followed as it grows (`growing.py`).
+
 The cache folder is ``<root>/<stem-slug>-<16 hex>``, keyed by the video's real path, size,
 mtime_ns and the settings. Frames are ``frame_000001.jpg`` ... (sorted by time) and
 ``manifest.json`` maps each name to ``t`` (seconds from the start of the video stream).
