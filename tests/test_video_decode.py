@@ -165,10 +165,12 @@ def test_growing_file_reads_what_is_appended(tmp_path):
         assert f.read(10) == b"def"
 
 
-def test_following_a_growing_mkv(tmp_path):
-    """A separate process writes an MKV in 4 steps; extraction follows it as it grows and
-    ends `idle` seconds after the writer stopped, with the frames of the finished file."""
-    video = tmp_path / "live.mkv"
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_following_a_growing_recording(tmp_path, suffix):
+    """A separate process writes an MKV (or a fragmented MP4) in 4 steps; extraction follows it
+    as it grows and ends `idle` seconds after the writer stopped, with the frames of the
+    finished file."""
+    video = tmp_path / f"live{suffix}"
     writer = subprocess.Popen(
         [sys.executable, "-m", "tests.support.video_files", str(video), "4", "30"],
         cwd=ROOT,

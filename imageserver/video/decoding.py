@@ -28,19 +28,22 @@ LOOKAHEAD = 16  # packets judged late: H.264's largest reorder depth
 
 
 class Decoded:
-    """Iterates (index, t, frame) of one stream, asking ``chooser`` where targets are.
+    """Iterates (index, t, frame) of one stream, asking ``chooser`` where targets are;
+    ``seekable=False`` for a source read as a pipe (a growing file).
 
     ``last_packet_t`` is the largest presentation time demuxed (skipped frames included),
     which tells a complete file from one cut short.
     """
 
-    def __init__(self, container: Any, stream: Any, chooser: Chooser) -> None:
+    def __init__(
+        self, container: Any, stream: Any, chooser: Chooser, seekable: bool = True
+    ) -> None:
         self.container, self.stream, self.chooser = container, stream, chooser
         self.codec = stream.codec_context
         self.rate = float(stream.average_rate) if stream.average_rate else None
         self.start = stream.start_time or 0
         self.plan = SkipPlan(chooser.value) if chooser.mode == "fps" else None
-        self.keys = keyframe_times(stream) if chooser.mode == "fps" else []
+        self.keys = keyframe_times(stream) if chooser.mode == "fps" and seekable else []
         self.index, self.last_seek = -1, -1
         self.last_packet_t = -1.0
 

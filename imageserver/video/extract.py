@@ -175,7 +175,7 @@ def _extract(
         total = estimate_total(settings, duration, rate)
         width = max(6, len(str(total or 0)))
         chooser = Chooser(settings.mode, settings.value)
-        decoded = Decoded(container, stream, chooser)
+        decoded = Decoded(container, stream, chooser, seekable=source is None)
         chosen, last_t = 0, -1.0
         try:
             for index, t, frame in decoded:

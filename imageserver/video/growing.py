@@ -4,7 +4,8 @@
 data it does not answer "end of file" but waits for the file to grow, polling its size every
 POLL_SECONDS (a sleep, not a busy loop), and only ends when the size has not changed for
 ``idle_seconds``. The demuxer never sees a false end, so it simply keeps reading clusters or
-fragments as they are appended. Clock and sleep are injectable for tests.
+fragments as they are appended, as from a pipe (no seeking). Clock and sleep are injectable
+for tests.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class GrowingFile(io.RawIOBase):
         return True
 
     def seekable(self) -> bool:
-        return True
+        """False: demuxers then read it as a pipe, straight on. Told it can seek, the MP4
+        demuxer asks for the size and stops there, or scans ahead for fragments at open."""
+        return False
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         """Read what is there; at the end, wait for more, or return 0 once idle."""
@@ -69,18 +72,6 @@ class GrowingFile(io.RawIOBase):
             if self.on_wait is not None:
                 self.on_wait()
             self.sleep(POLL_SECONDS)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self.pos = offset
-        elif whence == io.SEEK_CUR:
-            self.pos += offset
-        else:
-            self.pos = os.fstat(self.fd).st_size + offset
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
 
     def close(self) -> None:
         if not self.closed:

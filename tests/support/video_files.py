@@ -1,8 +1,8 @@
 """Small videos for the decoding tests: B-frame H.264 in MP4/MKV, rotated phone clips, and a
-Matroska file written in steps by a separate process (test support only).
+Matroska (or fragmented MP4) file written in steps by a separate process (test support only).
 
 ``python -m tests.support.video_files PATH STEPS FRAMES`` is that writer: it muxes FRAMES
-frames per step into a Matroska file, flushing each step to disk, prints ``step N`` after each
+frames per step into PATH (fragmented MP4 for ``.mp4``, else Matroska), flushing each step to disk, prints ``step N`` after each
 and waits for a line on stdin before the next; after the last step it finishes the file
 (cues, header) and prints ``done``.
 """
@@ -74,9 +74,15 @@ def write_growing(path: Path, steps: int, per_step: int) -> None:
     """The writer process's body (see the module docstring)."""
     import av
 
-    # Short clusters and flushed packets: each step reaches the disk as OBS's writes do.
-    options = {"cluster_time_limit": "100", "flush_packets": "1"}
-    with av.open(str(path), "w", format="matroska", options=options) as out:
+    # Short clusters (fragments) and flushed packets: each step reaches the disk as OBS's
+    # writes do. A .mp4 is fragmented MP4, anything else Matroska.
+    if path.suffix == ".mp4":
+        fmt, options = "mp4", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+        options["frag_duration"] = "100000"
+    else:
+        fmt, options = "matroska", {"cluster_time_limit": "100"}
+    options["flush_packets"] = "1"
+    with av.open(str(path), "w", format=fmt, options=options) as out:
         stream = out.add_stream("libx264", rate=GROW_FPS)
         stream.width, stream.height = GROW_SIZE
         stream.pix_fmt = "yuv420p"
