@@ -26,9 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def bframe_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """8 s of 30 fps H.264 with B-frames, in MP4 and in Matroska."""
+    """8 s of 30 fps H.264 with B-frames, in MP4 and in Matroska, and an MP4 with an IDR
+    frame every 1.3 s (so frames before IDRs are left undecoded)."""
     d = tmp_path_factory.mktemp("bframes")
-    return {s: video_files.make_bframe_video(d / f"b.{s}", 8.0) for s in ("mp4", "mkv")}
+    made = {s: video_files.make_bframe_video(d / f"b.{s}", 8.0) for s in ("mp4", "mkv")}
+    made["idr"] = video_files.make_bframe_video(d / "idr.mp4", 8.0, gop=40)
+    return made
 
 
 def all_frame_times(path: Path) -> list[float]:
@@ -55,7 +58,7 @@ def test_the_test_video_has_bframes(bframe_videos):
     assert types.count(PictureType.B) > len(types) / 3
 
 
-@pytest.mark.parametrize("kind", ["mp4", "mkv"])
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "idr"])
 @pytest.mark.parametrize("fps", [1.0, 2.5, 0.3, 7.0, 30.0])
 def test_fps_sampling_chooses_what_a_full_decode_chooses(bframe_videos, tmp_path, kind, fps):
     video = bframe_videos[kind]
@@ -76,6 +79,17 @@ def count_decoded(video: Path, mode: str, value: float) -> tuple[int, int]:
 def test_fps_sampling_lets_the_codec_drop_frames(bframe_videos):
     decoded, total = count_decoded(bframe_videos["mp4"], "fps", 1.0)
     assert decoded < total * 0.75, (decoded, total)
+
+
+def test_frames_before_an_idr_are_not_decoded(bframe_videos, monkeypatch):
+    video = bframe_videos["idr"]
+    with av.open(str(video)) as container:
+        idrs = sum(p.is_keyframe for p in container.demux(video=0) if p.size)
+    assert idrs >= 5
+    decoded, _ = count_decoded(video, "fps", 1.0)
+    monkeypatch.setattr(Decoded, "_unneeded_until_idr", lambda *args: False)
+    without, _ = count_decoded(video, "fps", 1.0)
+    assert decoded < without
 
 
 @pytest.mark.parametrize("mode,value", [("scene", 0.3), ("every", 2)])

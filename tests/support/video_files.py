@@ -2,9 +2,9 @@
 Matroska (or fragmented MP4) file written in steps by a separate process (test support only).
 
 ``python -m tests.support.video_files PATH STEPS FRAMES`` is that writer: it muxes FRAMES
-frames per step into PATH (fragmented MP4 for ``.mp4``, else Matroska), flushing each step to disk, prints ``step N`` after each
-and waits for a line on stdin before the next; after the last step it finishes the file
-(cues, header) and prints ``done``.
+frames per step into PATH (fragmented MP4 for ``.mp4``, else Matroska), flushing each step
+to disk, prints ``step N`` after each and waits for a line on stdin before the next; after
+the last step it finishes the file (cues, header) and prints ``done``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ def moving_frame(i: int, size: tuple[int, int]) -> Image.Image:
 
 
 def make_bframe_video(
-    path: Path, seconds: float, fps: int = 30, size: tuple[int, int] = (320, 180)
+    path: Path, seconds: float, fps: int = 30, size: tuple[int, int] = (320, 180), gop: int = 250
 ) -> Path:
-    """H.264 with B-frames and B-pyramid (libx264's default preset), MP4 or MKV by suffix."""
+    """H.264 with B-frames and B-pyramid (libx264's default preset), MP4 or MKV by suffix;
+    an IDR frame at least every ``gop`` frames."""
     import av
 
     with av.open(str(path), "w") as out:
@@ -42,6 +43,7 @@ def make_bframe_video(
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "medium", "bframes": "3", "b-pyramid": "normal"}
+        stream.options["x264-params"] = f"keyint={gop}:min-keyint={min(gop, 25)}"
         for i in range(int(round(seconds * fps))):
             frame = av.VideoFrame.from_image(moving_frame(i // 3, size))  # static for 3 frames
             frame.pts = i
