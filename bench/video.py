@@ -203,6 +203,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=100_000, help="names for the listing")
     parser.add_argument("--repeats", type=int, default=5, help="listing samples (median)")
     parser.add_argument("--quick", action="store_true", help="1-minute recording, 20,000 names")
+    parser.add_argument("--extraction-only", action="store_true", help="only (a)")
     parser.add_argument("--workdir", type=Path, help="where temp folders go (default: $TMPDIR)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -215,15 +216,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     video = cached_recording(CACHE, args.minutes, args.fps_source)
     work = Path(tempfile.mkdtemp(prefix="bench-video-", dir=args.workdir))
+    load_before = os.getloadavg()[0]
     try:
         rows, frames = bench_extraction(video, args.minutes * 60, work, args.rounds)
-        rows += bench_hashing(frames)
-        rows += bench_unique(work, args.frames, args.repeats)
+        if not args.extraction_only:
+            rows += bench_hashing(frames)
+            rows += bench_unique(work, args.frames, args.repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"{video.name}: 1920x1080 H.264 (libx264 medium, B-frames), {args.minutes:g} min at "
-        f"{args.fps_source} fps; {os.cpu_count()} cores (shared); "
+        f"{args.fps_source} fps; {os.cpu_count()} cores (shared: load average "
+        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end); "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     print_table(rows)

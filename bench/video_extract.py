@@ -94,10 +94,12 @@ def bench_extraction(
     assert again.cached and len(again.frames) == len(frames), "expected a cache hit"
 
     def verdict(timed: _Timed) -> str:
-        rt = seconds / timed.wall
-        out = f"{rt:.0f}x real time"
+        out = f"{seconds / timed.wall:.0f}x real time"
         if binary is not None:
-            out = f"{ff.wall / timed.wall:.2f}x faster than ffmpeg (wall), " + out
+            out = (
+                f"{ff.wall / timed.wall:.2f}x faster than ffmpeg by wall, "
+                f"{ff.cpu / timed.cpu:.2f}x by CPU; " + out
+            )
         return out
 
     best = f"best of {rounds}"
@@ -119,8 +121,10 @@ def bench_extraction(
 
 
 def _met(ours: _Timed, ff: _Timed, seconds: float, binary: str | None) -> str:
+    """The targets, judged on wall time (what a user waits for)."""
     fast = binary is not None and ff.wall / ours.wall >= TARGET_VS_FFMPEG
     real = seconds / ours.wall >= TARGET_REAL_TIME
-    return f"; targets {TARGET_VS_FFMPEG:g}x ffmpeg and {TARGET_REAL_TIME:g}x real time: " + (
-        "met" if fast and real else "NOT met"
+    return (
+        f"; {TARGET_VS_FFMPEG:g}x ffmpeg: {'met' if fast else 'NOT met'}, "
+        f"{TARGET_REAL_TIME:g}x real time: {'met' if real else 'NOT met'}"
     )
