@@ -1,6 +1,6 @@
 """Decoding only what sampling needs: packets in, frames in presentation order out.
 
-At fps sampling two savings keep the output identical to decoding every frame:
+At fps sampling three savings keep the output identical to decoding every frame:
 
 * frames that cannot be chosen are dropped by the codec itself when nothing references them
   (``skip_frame = NONREF``, switched per packet by `sampling.SkipPlan`): on a screen
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imageserver.video.keyframes import idr_test
+from imageserver.video.sampling import SLACK
 from imageserver.video.sampling import Chooser
 from imageserver.video.sampling import SkipPlan
 from imageserver.video.videoio import frame_time
@@ -79,6 +80,7 @@ class Decoded:
     def _run(self) -> Iterator[tuple[int, float, Any]]:
         """Decode until the end (returns None) or until a seek pays (returns its target)."""
         pending: deque[Pending] = deque()
+        self.idrs_pending = 0
         for packet in self.container.demux(self.stream):
             if packet.size == 0:
                 continue  # a demuxer's end-of-stream marker, not data
@@ -140,7 +142,7 @@ class Decoded:
         if not self.keys or self.index < 0:
             return None
         target = self.chooser.next_target
-        i = bisect.bisect_right(self.keys, target + 1e-3) - 1
+        i = bisect.bisect_right(self.keys, target + SLACK) - 1
         # `last_seek` guards against loops if a demuxer lands before the asked keyframe.
         if i > self.last_seek and self.keys[i] >= self.last_packet_t + SEEK_MIN_GAP:
             self.last_seek = i

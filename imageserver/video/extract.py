@@ -47,7 +47,8 @@ from imageserver.video.videoio import stream_duration
 from imageserver.video.videoio import upright_turn
 from imageserver.video.writer import FrameWriter
 
-FORMAT_VERSION = 1  # part of the cache key: bump when output for the same settings changes
+FORMAT_VERSION = 2  # part of the cache key: bump when output for the same settings changes
+# (2: frames turned upright by the video's rotation)
 JPEG_QUALITY = 90
 DEFAULT_FPS = 1.0
 DEFAULT_SCENE = 0.005  # cursor/clock noise <= 0.0006, smallest real change (text panel) 0.010
@@ -170,7 +171,8 @@ def _extract(
     with container, FrameWriter(written, JPEG_QUALITY) as writer:
         if source is not None:
             source.on_wait = writer.report_done  # frames done appear while the file grows
-        duration = stream_duration(container, stream)
+        # A growing file's header knows nothing of the end yet.
+        duration = stream_duration(container, stream) if source is None else None
         rate = float(stream.average_rate) if stream.average_rate else None
         total = estimate_total(settings, duration, rate)
         width = max(6, len(str(total or 0)))
