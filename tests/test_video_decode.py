@@ -18,6 +18,7 @@ from imageserver.video import growing
 from imageserver.video import videoio
 from imageserver.video.decoding import Decoded
 from imageserver.video.sampling import Chooser
+from imageserver.video.sampling import SkipPlan
 from tests.support import recording
 from tests.support import video_files
 
@@ -66,6 +67,21 @@ def test_fps_sampling_chooses_what_a_full_decode_chooses(bframe_videos, tmp_path
     got = extract.extract_into(video, tmp_path, extract.FrameSettings("fps", fps))
     assert list(got.values()) == pytest.approx(expected, abs=1e-6)
     assert sorted(p.name for p in tmp_path.glob("*.jpg")) == list(got)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "idr"])
+def test_skipping_leaves_the_pictures_identical(bframe_videos, tmp_path, monkeypatch, kind):
+    """The chosen frames' JPEG bytes equal those written when every frame is decoded."""
+    video, settings = bframe_videos[kind], extract.FrameSettings("fps", 2.0)
+    skipped, everything = tmp_path / "skipped", tmp_path / "everything"
+    skipped.mkdir()
+    everything.mkdir()
+    names = list(extract.extract_into(video, skipped, settings))
+    monkeypatch.setattr(SkipPlan, "droppable", lambda self, t: False)
+    monkeypatch.setattr(Decoded, "_unneeded_until_idr", lambda *args: False)
+    assert list(extract.extract_into(video, everything, settings)) == names
+    for name in names:
+        assert (skipped / name).read_bytes() == (everything / name).read_bytes(), name
 
 
 def count_decoded(video: Path, mode: str, value: float) -> tuple[int, int]:
