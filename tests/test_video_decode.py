@@ -173,11 +173,23 @@ def test_growing_file_ends_after_idle_seconds(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
     fake = FakeTime()
-    with growing.GrowingFile(path, 3.0, fake.clock, fake.sleep) as f:
+    just_written = path.stat().st_mtime
+    with growing.GrowingFile(path, 3.0, fake.clock, fake.sleep, wall=lambda: just_written) as f:
         assert f.read(10) == b"abc"
         assert f.read(10) == b""  # no growth for 3 s of the fake clock
     assert fake.now == pytest.approx(3.0)
     assert fake.sleeps == math.ceil(3.0 / growing.POLL_SECONDS)
+
+
+def test_growing_file_written_long_ago_ends_at_once(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    fake = FakeTime()
+    long_after = path.stat().st_mtime + 60
+    with growing.GrowingFile(path, 3.0, fake.clock, fake.sleep, wall=lambda: long_after) as f:
+        assert f.read(10) == b"abc"
+        assert f.read(10) == b""
+    assert fake.sleeps == 0
 
 
 def test_growing_file_reads_what_is_appended(tmp_path):
@@ -196,11 +208,14 @@ def test_growing_file_reads_what_is_appended(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
-def test_following_a_growing_recording(tmp_path, suffix):
+def test_following_a_growing_recording(tmp_path, suffix, monkeypatch):
     """A separate process writes an MKV (or a fragmented MP4) in 4 steps; extraction follows it
     as it grows and ends `idle` seconds after the writer stopped, with the frames of the
     finished file."""
     video = tmp_path / f"live{suffix}"
+    # On the fake clock the writer has always just written: however slow this machine is,
+    # its real seconds between steps do not count as idle.
+    monkeypatch.setattr(growing, "wall_clock", lambda: video.stat().st_mtime)
     writer = subprocess.Popen(
         [sys.executable, "-m", "tests.support.video_files", str(video), "4", "30"],
         cwd=ROOT,

@@ -19,6 +19,11 @@ from pathlib import Path
 POLL_SECONDS = 0.5
 
 
+def wall_clock() -> float:
+    """Seconds since the epoch, like file mtimes (tests replace it)."""
+    return time.time()
+
+
 class GrowingFile(io.RawIOBase):
     """A read-only binary file whose end is "no growth for ``idle_seconds``"."""
 
@@ -29,10 +34,12 @@ class GrowingFile(io.RawIOBase):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[], None] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.fd = os.open(path, os.O_RDONLY)
         self.idle_seconds, self.clock, self.sleep = idle_seconds, clock, sleep
+        self.wall = wall or wall_clock  # compared with the file's mtime
         self.on_wait = on_wait  # called before each wait: hand over what is done so far
         self.pos = 0
 
@@ -58,9 +65,12 @@ class GrowingFile(io.RawIOBase):
         return len(data)
 
     def _wait_for_growth(self) -> bool:
-        """True when the file grew past the read position; False after ``idle_seconds``."""
-        last_size = os.fstat(self.fd).st_size
-        idle_since = self.clock()
+        """True when the file grew past the read position; False once it has not changed for
+        ``idle_seconds`` (counting the time since its last write, so a finished recording
+        ends at once)."""
+        stat = os.fstat(self.fd)
+        last_size, age = stat.st_size, max(0.0, self.wall() - stat.st_mtime)
+        idle_since = self.clock() - min(age, self.idle_seconds)
         while True:
             size = os.fstat(self.fd).st_size
             if size > self.pos:
