@@ -11,6 +11,7 @@ needs it (FFmpeg's ``skip_frame = NONREF`` drops only frames nothing references)
 from __future__ import annotations
 
 import bisect
+import math
 from typing import Any
 
 from imageserver.video.scene import SceneDetector
@@ -21,7 +22,7 @@ SEEN_MAX = 512  # presentation times remembered for the predecessor look-up
 
 def fps_bin(t: float, fps: float) -> int:
     """The 1/F interval a time falls in, with the slack: ``[k/F - SLACK, (k+1)/F - SLACK)``."""
-    return int((t + SLACK) * fps)
+    return math.floor((t + SLACK) * fps)  # floor: a frame before 0 is in bin -1, never chosen
 
 
 class Chooser:
@@ -29,18 +30,25 @@ class Chooser:
 
     def __init__(self, mode: str, value: float) -> None:
         self.mode, self.value = mode, value
-        self.next_target = 0.0  # fps mode: the next k/F second to reach
+        self.next_bin = 0  # fps mode: the next 1/F interval to reach
         self.scene = SceneDetector(value) if mode == "scene" else None
+
+    @property
+    def next_target(self) -> float:
+        """fps mode: the next k/F second to reach."""
+        return self.next_bin / self.value
 
     def choose(self, index: int, t: float, frame: Any) -> bool:
         """True when the frame (``index``-th decoded, at ``t`` seconds) is kept."""
         if self.mode == "every":
             return index % int(self.value) == 0
         if self.mode == "fps":
-            if t + SLACK < self.next_target:
+            # The same integer arithmetic as `SkipPlan`, so both agree on every boundary.
+            now = fps_bin(t, self.value)
+            if now < self.next_bin:
                 return False
             # Skip every target this frame already covers, so a gap never emits duplicates.
-            self.next_target = (fps_bin(t, self.value) + 1) / self.value
+            self.next_bin = now + 1
             return True
         assert self.scene is not None
         return self.scene.keep(frame)  # every frame: a scene change can be any frame
