@@ -133,7 +133,7 @@ def upright_turn(frame: Any) -> int:
 
     A phone filming in portrait stores landscape frames plus a display matrix (PyAV's
     ``frame.rotation``: the counter-clockwise angle of that matrix); players turn the picture
-    by it, so must we. Mirroring in the matrix is ignored (no recorder writes it).
+    by it, so must we. A mirroring in the matrix is ignored (phones do not write one).
     """
     try:
         angle = frame.rotation
