@@ -4,6 +4,11 @@ PSS (proportional set size) counts a page shared by N processes as 1/N to each, 
 over a process tree is what that tree costs the machine: the figure the brief's "idles under
 100 MB" and issue 29's "402 MB after a day of recordings" are about. Read from
 `/proc/<pid>/smaps_rollup` (Linux 4.14 or later).
+
+PSS also moves with what the rest of the machine runs: a library page shared with another
+helper's Python process counts half here, and whole once that process ends. USS (the pages
+only this process maps: Private_Clean + Private_Dirty) does not, so it is the steadier figure
+for "did the server keep memory after an extraction" on a shared machine.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass
 class TreeMemory:
-    """PSS in KiB of the web server (granian's master and workers) and of extraction."""
+    """PSS in KiB of the web server (granian's master and workers) and of extraction; USS
+    of the web server."""
 
     server_kib: int
     extraction_kib: int
     extraction_pids: list[int]
+    server_uss_kib: int = 0
 
 
 def _read(path: str) -> str | None:
@@ -34,10 +41,15 @@ def _read(path: str) -> str | None:
         return None
 
 
-def pss_kib(pid: int) -> int:
-    """PSS of one process in KiB (0 when it is gone)."""
-    rollup = _read(f"/proc/{pid}/smaps_rollup") or ""
-    return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+def rollup_kib(pid: int) -> tuple[int, int]:
+    """(PSS, USS) of one process in KiB ((0, 0) when it is gone)."""
+    pss = uss = 0
+    for line in (_read(f"/proc/{pid}/smaps_rollup") or "").splitlines():
+        if line.startswith("Pss:"):
+            pss += int(line.split()[1])
+        elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+            uss += int(line.split()[1])
+    return pss, uss
 
 
 def cpu_seconds(pid: int) -> float:
@@ -65,19 +77,20 @@ def is_extraction(pid: int) -> bool:
 
 def tree_memory(root: int) -> TreeMemory:
     """PSS of `root` and its descendants; an extraction process counts with its own children."""
-    server, extraction, pids = 0, 0, []
+    memory = TreeMemory(0, 0, [])
     pending = [(root, False)]
     while pending:
         pid, inside = pending.pop()
         inside = inside or is_extraction(pid)
-        kib = pss_kib(pid)
+        pss, uss = rollup_kib(pid)
         if inside:
-            extraction += kib
-            pids.append(pid)
+            memory.extraction_kib += pss
+            memory.extraction_pids.append(pid)
         else:
-            server += kib
+            memory.server_kib += pss
+            memory.server_uss_kib += uss
         pending += [(child, inside) for child in children(pid)]
-    return TreeMemory(server, extraction, pids)
+    return memory
 
 
 class PeakSampler:

@@ -65,12 +65,16 @@ def file_count(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
 
 
-def idle_server_kib(server: ServerProcess) -> int:
-    """PSS of the idle web server: both workers asked something, then left alone."""
+def idle_server(server: ServerProcess, when: str) -> dict[str, float]:
+    """PSS and USS (MB) of the idle web server: both workers asked something, then left alone."""
     for _ in range(4):  # fresh connections, so both workers have answered at least once
         requests.get(server.url("/api/directories"), timeout=30).raise_for_status()
     time.sleep(SETTLE_SECONDS)
-    return min(tree_memory(server.process.pid).server_kib for _ in range(3))
+    samples = [tree_memory(server.process.pid) for _ in range(3)]
+    return {
+        f"idle_pss_{when}_mb": min(m.server_kib for m in samples) / 1024,
+        f"idle_uss_{when}_mb": min(m.server_uss_kib for m in samples) / 1024,
+    }
 
 
 def extraction_gone(server: ServerProcess) -> bool:
@@ -90,7 +94,7 @@ def follow(server: ServerProcess, dir_id: str, deadline: float) -> dict[str, Any
 def load_and_unload(server: ServerProcess, video: Path, seconds: float) -> dict[str, Any]:
     """Steps 1 to 3 on a started server; the measured numbers."""
     frames_dir = server.state_dir / "frames"
-    out: dict[str, Any] = {"idle_pss_before_mb": idle_server_kib(server) / 1024}
+    out: dict[str, Any] = idle_server(server, "before")
     with PeakSampler(server.process.pid) as sampler:
         t0 = time.perf_counter()
         answer = requests.post(
@@ -112,7 +116,7 @@ def load_and_unload(server: ServerProcess, video: Path, seconds: float) -> dict[
     out["extraction_cpu_s"] = sum(sampler.extraction_cpu.values())
     out["frames_disk_mb"] = du_bytes(frames_dir) / MB
     wait_until(lambda: extraction_gone(server), timeout=30, message="the extraction to exit")
-    out["idle_pss_after_mb"] = idle_server_kib(server) / 1024
+    out.update(idle_server(server, "after"))
     gone = requests.delete(server.url(f"/api/directories/{body['id']}"), timeout=60)
     gone.raise_for_status()
     with contextlib.suppress(WaitTimeout):  # kept frames are a result to report, not a crash
@@ -155,6 +159,7 @@ def table(r: dict[str, Any]) -> str:
     speed = r["ffmpeg_wall_s"] / r["time_to_done_s"]
     realtime = r["seconds"] / r["time_to_done_s"]
     cpu = r["ffmpeg_cpu_s"] / max(r["extraction_cpu_s"], 0.01)
+    uss = r["idle_uss_after_mb"] - r["idle_uss_before_mb"]
     cache = "" if r["cache_setting_known"] else f" ({CACHE_SETTING} unknown to this server)"
     rows = [
         ("load answer (default body: no `wait`)", f"{r['load_answer_s']:.2f} s",
@@ -167,13 +172,15 @@ def table(r: dict[str, Any]) -> str:
         ("speed against ffmpeg", f"{speed:.2f}x", "ffmpeg wall / our time to done (aim 2x)"),
         ("CPU against ffmpeg", f"{cpu:.2f}x",
          f"ffmpeg CPU / CPU of our probe and extraction processes ({r['extraction_cpu_s']:.1f} s)"),
-        ("idle PSS, fresh", f"{r['idle_pss_before_mb']:.1f} MB", "master and workers"),
+        ("idle PSS, fresh", f"{r['idle_pss_before_mb']:.1f} MB",
+         f"master and workers; USS {r['idle_uss_before_mb']:.1f} MB"),
         ("peak PSS during extraction, web server", f"{r['peak_server_pss_mb']:.1f} MB",
          "master and workers"),
         ("peak PSS, extraction process", f"{r['peak_extraction_pss_mb']:.1f} MB",
          "its own process"),
         ("idle PSS after, extraction gone", f"{r['idle_pss_after_mb']:.1f} MB",
-         f"{r['idle_pss_after_mb'] - r['idle_pss_before_mb']:+.1f} MB from fresh"),
+         f"{r['idle_pss_after_mb'] - r['idle_pss_before_mb']:+.1f} MB from fresh; USS "
+         f"{r['idle_uss_after_mb']:.1f} MB ({uss:+.1f} MB)"),
         ("disk of the frames, loaded", f"{r['frames_disk_mb']:.1f} MB", "`du <state>/frames`"),
         ("disk after unload, cache 0", f"{r['disk_after_unload_mb']:.1f} MB",
          "`DELETE /api/directories/<id>`" + cache),

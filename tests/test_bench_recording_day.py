@@ -45,6 +45,8 @@ def test_the_smoke_run_measures_a_load_from_answer_to_unload(tmp_path: Path) -> 
     assert (day["final_state"], day["frames"], day["ffmpeg_frames"]) == ("done", 5, 5)
     assert day["time_to_done_s"] >= day["load_answer_s"]
     assert 10 < day["idle_pss_before_mb"] < 1000 and day["idle_pss_after_mb"] > 10
+    assert 0 < day["idle_uss_before_mb"] < day["idle_pss_before_mb"]
+    assert 0 < day["idle_uss_after_mb"] < day["idle_pss_after_mb"]
     assert day["peak_server_pss_mb"] >= day["idle_pss_before_mb"] * 0.5
     assert day["frames_disk_mb"] > 0
     if day["cache_setting_known"]:  # IMAGE_SERVER_FRAMES_CACHE_MB=0: deleted at unload
