@@ -28,7 +28,10 @@ ERROR_EXIT = 3
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a probe found: frame size (upright), rate, duration and frame count if known."""
+    """What a probe found: frame size, rate, duration and frame count if known.
+
+    The size is the coded one: a rotated video's frames have the same pixel count.
+    """
 
     width: int
     height: int
@@ -77,8 +80,6 @@ def read_info(video: Path, max_pixels: int) -> VideoInfo:
         width, height = codec.width or stream.width, codec.height or stream.height
         if not width or not height:
             raise NotAVideoError(f"{video.name}: the video stream has no frame size")
-        if _rotated_sideways(stream):
-            width, height = height, width
         rate = float(stream.average_rate) if stream.average_rate else None
         info = VideoInfo(
             width=width,
@@ -101,15 +102,6 @@ def _first_frame(container, stream, video: Path) -> None:
     except av.error.FFmpegError as exc:
         raise TruncatedVideoError(f"{video.name}: no decodable frame ({exc})") from None
     raise TruncatedVideoError(f"{video.name}: no decodable frame")
-
-
-def _rotated_sideways(stream) -> bool:
-    """Tell whether the stream's display matrix turns it by 90 or 270 degrees."""
-    for side_data in getattr(stream, "side_data", {}) or {}:
-        if "DISPLAYMATRIX" in str(side_data).upper():
-            return True
-    rotate = (stream.metadata or {}).get("rotate", "0")
-    return rotate.strip().lstrip("-") in ("90", "270")
 
 
 def main(argv: list[str]) -> int:
