@@ -219,7 +219,7 @@ cmd_status() {
   local pid
   if pid="$(recorded_pid)" && is_our_server "$pid"; then
     echo "running at $URL (PID $pid)"
-    # The contract's status codes are 0 (running) and 3 (not running); a silent /healthz
+    # The documented status codes are 0 (running) and 3 (not running); a silent /healthz
     # is still a running process, so it is a warning, not a third code.
     healthy || echo "warning: $URL/healthz does not answer (starting up, or hung)" >&2
     return 0

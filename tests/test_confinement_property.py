@@ -132,8 +132,8 @@ def ptree(tmp_path_factory: pytest.TempPathFactory) -> PropertyTree:
 def assert_confined(ptree: PropertyTree, name: str, result: tuple[str, os.stat_result]) -> None:
     """Assert that a resolution is a regular image file strictly inside the root.
 
-    Checked independently of `security.is_within`: `commonpath` over the real paths, a fresh
-    `lstat` of the real path, and the file's bytes against the secrets' marker.
+    Checked independently of `security.confinement.is_within`: `commonpath` over the real
+    paths, a fresh `lstat` of the real path, and the file's bytes against the secrets' marker.
     """
     real, info = result
     assert os.path.isabs(real) and real == os.path.realpath(real), real

@@ -1,12 +1,14 @@
 """The documentation points at things that exist (issue 20). Fast, no server, no network.
 
-- every relative link in README.md, SECURITY.md, CHANGELOG.md and docs/*.md names an existing
-  file, and its `#anchor` an existing heading (GitHub's slugs);
+- every relative link in README.md, SECURITY.md, CHANGELOG.md, NGROK_SETUP.md, docs/*.md and
+  examples/*/README.md names an existing file, and its `#anchor` an existing heading
+  (GitHub's slugs);
 - the README's commands that name repository files (`./persistent_run.sh`,
   `python load_folder_v2.py`, `make run`, `examples/...`) name files and targets that exist;
 - the README's settings table (and docs/CONFIGURATION.md's) lists exactly the settings that
   `imageserver.settings.config.SETTINGS` declares;
-- every `docs/<NAME>.md#<anchor>` that code, tests and benchmarks cite resolves.
+- every `docs/<NAME>.md#<anchor>` that code, tests, benchmarks, examples, deploy/ and the
+  top-level scripts cite resolves.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from imageserver.settings import config
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCUMENTS = sorted(
-    [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "CHANGELOG.md", *ROOT.glob("docs/*.md")]
+    [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "CHANGELOG.md", ROOT / "NGROK_SETUP.md"]
+    + [*ROOT.glob("docs/*.md"), *ROOT.glob("examples/*/README.md")]
 )
-CITING_FOLDERS = ("imageserver", "tests", "bench")
+CITING_FOLDERS = ("imageserver", "tests", "bench", "examples", "deploy", "scripts")
 CITING_SUFFIXES = {".py", ".sh", ".html", ".js", ".css", ".toml", ".txt", ".json", ".md"}
+CITING_SUFFIXES |= {".service", ".yml", ".example"}
 
 FENCE = re.compile(r"^(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -182,20 +186,23 @@ def test_the_configuration_reference_lists_every_setting_with_its_default():
 def cited_documents() -> dict[str, list[str]]:
     """Each `docs/<NAME>.md` (with its anchor) cited by code, tests and benchmarks, and where."""
     cited: dict[str, list[str]] = {}
-    for folder in CITING_FOLDERS:
-        for path in sorted((ROOT / folder).rglob("*")):
-            if path.suffix not in CITING_SUFFIXES or "__pycache__" in path.parts:
-                continue
-            if not path.is_file():
-                continue
-            text = path.read_text(encoding="utf-8", errors="replace")
-            for citation in set(CITATION.findall(text)):
-                cited.setdefault(citation, []).append(path.relative_to(ROOT).as_posix())
+    paths = [path for folder in CITING_FOLDERS for path in sorted((ROOT / folder).rglob("*"))]
+    paths += sorted(ROOT.glob("*.py")) + sorted(ROOT.glob("*.sh")) + [ROOT / ".env.example"]
+    for path in paths:
+        if path.suffix not in CITING_SUFFIXES or "__pycache__" in path.parts:
+            continue
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for citation in set(CITATION.findall(text)):
+            cited.setdefault(citation, []).append(path.relative_to(ROOT).as_posix())
     return cited
 
 
 def test_the_code_cites_documents_at_all():
-    assert any(citation.startswith("docs/API.md#") for citation in cited_documents())
+    cited = cited_documents()
+    assert any(citation.startswith("docs/API.md#") for citation in cited)
+    assert "deploy/imageserver.service" in {place for places in cited.values() for place in places}
 
 
 def test_every_docs_citation_in_the_code_resolves():

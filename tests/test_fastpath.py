@@ -19,12 +19,12 @@ import pytest
 from werkzeug.test import Client
 from werkzeug.test import TestResponse
 
+from imageserver.engines.app import create_app
 from imageserver.engines.asgi import ImageServerASGI
 from imageserver.engines.wsgi_fastpath import ImageFastPath
 from imageserver.hotpath.answer import SMALL_FILE_BYTES
 from imageserver.hotpath.responder import ImageResponder
 from imageserver.settings.config import Config
-from imageserver.web.app import create_app
 from imageserver.web.context import EXTENSION_KEY
 from tests.support.asgi_client import ASGIClient
 from tests.support.images import make_frame

@@ -20,9 +20,9 @@ import requests
 import schemathesis
 from flask import Flask
 
+from imageserver.engines.app import create_app
 from imageserver.settings.config import Config
 from imageserver.variants.params import UNSIGNED_SIZES
-from imageserver.web.app import create_app
 from imageserver.web.openapi.document import document_for
 from imageserver.web.schemas import MAX_PAGE_LIMIT
 from imageserver.web.schemas import LoadRequest

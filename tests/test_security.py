@@ -1,7 +1,7 @@
 """Lock-down (SECURITY.md, issue 5): tokens, signatures, CORS, hidden paths, start-up warning.
 
 Every HTTP check runs against the real server under granian; the start-up warning is checked
-through `cli_server.main` with the engine replaced, so no test binds a non-loopback address.
+through `cli_serve.main` with the engine replaced, so no test binds a non-loopback address.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from imageserver.cli import serve as cli_server
+from imageserver.cli import serve as cli_serve
 from imageserver.security.signing import canonical_query
 from imageserver.security.signing import sign_params
 from imageserver.security.signing import signature_is_valid
@@ -287,7 +287,7 @@ def test_no_response_names_a_server_version(api, frames):
     ],
 )
 def test_exposure_warning_only_when_open_to_the_network(env, warned):
-    warning = cli_server.exposure_warning(Config.from_env(env, env_file=None))
+    warning = cli_serve.exposure_warning(Config.from_env(env, env_file=None))
     assert (warning is not None) == warned
     if warned:
         assert "IMAGE_SERVER_TOKEN" in warning
@@ -306,11 +306,11 @@ def test_server_start_prints_the_warning_loudly(monkeypatch, capsys, tmp_path):
     for name in ("IMAGE_SERVER_TOKEN", "IMAGE_SERVER_ALLOWED_ROOTS", "FRAME_BASE_DIR"):
         monkeypatch.delenv(name, raising=False)
 
-    assert cli_server.main(["--host", "0.0.0.0"]) == 0
+    assert cli_serve.main(["--host", "0.0.0.0"]) == 0
     assert len(started) == 1
     err = capsys.readouterr().err
     assert "WARNING: listening on 0.0.0.0" in err
     assert len([line for line in err.splitlines() if "WARNING" in line]) == 1
 
-    assert cli_server.main(["--host", "127.0.0.1"]) == 0
+    assert cli_serve.main(["--host", "127.0.0.1"]) == 0
     assert "WARNING" not in capsys.readouterr().err

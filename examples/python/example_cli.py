@@ -21,7 +21,7 @@ from imageserver_client import ImageServer
 from imageserver_client import chunked
 from imageserver_client import post_json
 
-# The batch route answers at most 100 names per call (CONTRACT: POST .../datauris).
+# The batch route answers at most 100 names per call (docs/API.md#post-apidirectoriesiddatauris).
 DATAURI_BATCH = 100
 
 

@@ -7,7 +7,8 @@ configuration error.
 
 `status` is `persistent_run.sh status` for a server that this command did not start (systemd
 runs it, or `imageserver serve` in another terminal), so there is no PID file to read: it asks
-`GET /healthz` instead. 0 while a server answers, 3 when none does (B.6).
+`GET /healthz` instead. 0 while a server answers, 3 when none does
+(docs/CLI.md#the-imageserver-command).
 """
 
 from __future__ import annotations

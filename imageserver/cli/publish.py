@@ -1,9 +1,9 @@
 """`load_folder_v2.py --dir D --publish s3://BUCKET/PREFIX` (docs/PUBLISH.md).
 
-The flags are added to the loader's parser by `add_flags`; `loader.cli` dispatches here
+The flags are added to the loader's parser by `add_flags`; `cli/load.py` dispatches here
 when `--publish` is given and maps the outcome to its exit statuses. No server is needed:
-the folder is read directly, and the JSON document is the loader's (A.6) with `image_urls`
-the published URLs, then the `publish` key.
+the folder is read directly, and the JSON document is the loader's (docs/CLI.md#output-json)
+with `image_urls` the published URLs, then the `publish` key.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, config: Config, variant: Mapping[str, str]) ->
 
 
 def build_document(spec: PublishSpec, published: Published, now: datetime) -> dict[str, Any]:
-    """Return the A.6 document of a publish, with the `publish` key D.1 pins."""
+    """Return the loader's document for a publish, with the `publish` key (docs/PUBLISH.md)."""
     counts = published.counts
     expires_at = published.expires_at
     extras: dict[str, Any] = {

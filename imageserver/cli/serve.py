@@ -14,10 +14,18 @@ import time
 
 from imageserver.settings.config import Config
 from imageserver.settings.config import ConfigError
+from imageserver.settings.table import SETTINGS
 from imageserver.state.registry import Registry
 from imageserver.state.store import StateStoreError
 
 EXIT_CONFIG_ERROR = 2
+# Each flag overrides one setting for one run; its help is the setting's own (settings/table.py).
+FLAG_SETTINGS = {
+    "host": "IMAGE_SERVER_HOST",
+    "port": "IMAGE_SERVER_PORT",
+    "workers": "IMAGE_SERVER_WORKERS",
+    "threads": "IMAGE_SERVER_THREADS",
+}
 
 
 def build_parser(prog: str = "server.py") -> argparse.ArgumentParser:
@@ -25,10 +33,11 @@ def build_parser(prog: str = "server.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Serve local image folders over HTTP (granian)."
     )
-    parser.add_argument("--host", help="address to bind (IMAGE_SERVER_HOST)")
-    parser.add_argument("--port", help="port to bind (IMAGE_SERVER_PORT)")
-    parser.add_argument("--workers", help="worker processes (IMAGE_SERVER_WORKERS)")
-    parser.add_argument("--threads", help="Flask threads per worker (IMAGE_SERVER_THREADS)")
+    settings = {setting.env: setting for setting in SETTINGS}
+    for flag, env in FLAG_SETTINGS.items():
+        setting = settings[env]
+        text = setting.help.rstrip(".")
+        parser.add_argument(f"--{flag}", help=f"{text} ({env}, default {setting.default})")
     parser.add_argument(
         "--dev", action="store_true", help="run Flask's debug server instead (never in production)"
     )
@@ -41,12 +50,7 @@ def load_config(args: argparse.Namespace) -> Config:
     :raise ConfigError: a value is invalid.
     """
     environ = dict(os.environ)
-    flag_env = {
-        "IMAGE_SERVER_HOST": args.host,
-        "IMAGE_SERVER_PORT": args.port,
-        "IMAGE_SERVER_WORKERS": args.workers,
-        "IMAGE_SERVER_THREADS": args.threads,
-    }
+    flag_env = {env: getattr(args, flag) for flag, env in FLAG_SETTINGS.items()}
     environ.update({k: v for k, v in flag_env.items() if v is not None})
     return Config.from_env(environ)
 
@@ -103,7 +107,7 @@ def main(argv: list[str], prog: str = "server.py") -> int:
     if warning:
         print(warning, file=sys.stderr, flush=True)
     if args.dev:
-        from imageserver.web.app import create_app
+        from imageserver.engines.app import create_app
 
         create_app(config).run(host=config.host, port=config.port, debug=True)
         return 0

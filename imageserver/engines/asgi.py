@@ -2,11 +2,12 @@
 
 Why ASGI: granian's ASGI scope carries `raw_path`, the request target still percent-encoded,
 so `%2F` can never act as a separator (its WSGI and RSGI interfaces hand over the decoded
-path only). Image GET/HEAD requests are answered here by `fastpath.ImageResponder` on the
+path only). Image GET/HEAD requests are answered here by `hotpath/responder.py` on the
 event loop; small files in one read, large ones in blocks read from the page cache on the
 loop (the loop's thread pool reads what is not cached).
 Every other request, and every request the responder declines (each refusal), goes to Flask
-(`flask_bridge.py`). Either way the finished request is observed once (`observe.py`).
+(`flask_bridge.py`). Either way the finished request is observed once
+(`observability/observer.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import time
 from typing import Any
 
+from imageserver.engines.app import create_app
 from imageserver.engines.flask_bridge import FlaskBridge
 from imageserver.engines.flask_bridge import Receive
 from imageserver.engines.flask_bridge import Scope
@@ -33,7 +35,6 @@ from imageserver.observability.observer import RequestObserver
 from imageserver.settings.config import Config
 from imageserver.state.registry import Directory
 from imageserver.state.timers import Clock
-from imageserver.web.app import create_app
 from imageserver.web.context import EXTENSION_KEY
 from imageserver.web.context import Services
 
@@ -193,7 +194,7 @@ def create_asgi_application(
 ) -> ImageServerASGI:
     """Build the ASGI callable granian runs: the native image path in front of Flask.
 
-    Parameters as for `app.create_app`.
+    Parameters as for `engines.app.create_app`.
     """
     app = create_app(config, clock, start_sweeper)
     svc: Services = app.extensions[EXTENSION_KEY]

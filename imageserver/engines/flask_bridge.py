@@ -82,7 +82,7 @@ class FlaskBridge:
             log.exception("request failed outside Flask's error handling")
             await send(_INTERNAL_ERROR_START)
             await send(_INTERNAL_ERROR_BODY)
-        # Flask wrote the matched route into the scope it was given (`routes/labels.py`).
+        # Flask wrote the matched route into the scope it was given (`web/routes/labels.py`).
         finished.route = scope.get(ROUTE_KEY, UNMATCHED_ROUTE)
         finished.dir_id = scope.get(DIR_ID_KEY)
         return finished

@@ -9,7 +9,7 @@ hash lookup, `open` + `fstat`, cached headers, and the bytes. A matching `If-Non
 
 Everything else is left to Flask, which is also how every *refusal* is answered: a missing
 name, an expired directory, a bad signature, a symlink, a variant still to compute, an
-unsatisfiable range. So the error bodies, the 404/403 rules and the contract's behaviours have
+unsatisfiable range. So the error bodies, the 404/403 rules and the documented behaviours have
 one implementation; this module only ever says yes, and says it exactly as Flask would (the
 headers match Werkzeug's `send_file`; `tests/test_fastpath.py` compares the two).
 

@@ -1,9 +1,9 @@
 """What each process may serve: the loaded directories and their names, cached.
 
 The image fast path reads this snapshot on every request. It costs one read of the shared
-change counter (`changes.py`) while nothing changes; after a change it re-reads the
+change counter (`state/generation.py`) while nothing changes; after a change it re-reads the
 directories, and the names only of directories loaded since; a live folder's batches are
-applied to the cached names from their log (`index_changes.py`), so a frame added to a
+applied to the cached names from their log (`state/index_log.py`), so a frame added to a
 folder of 100,000 costs a few changed names, not 100,000. Never a SQLite query per request,
 never a directory scan.
 """

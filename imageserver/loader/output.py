@@ -49,7 +49,7 @@ def build_document(
     extras: Mapping[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
-    """Build the output document with the contract's key order.
+    """Build the output document with its documented key order (docs/CLI.md#output-json).
 
     :param timer: the directory's `timeout_minutes`, `auto_unload_at`, `time_remaining`;
         each is included only when set (not None).

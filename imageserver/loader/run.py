@@ -1,4 +1,4 @@
-"""One loader run, without error handling (`cli.main` is the boundary).
+"""One loader run, without error handling (`cli.load.main` is the boundary).
 
 Sequence (docs/CLI.md): `/healthz` (starting a local server when nothing answers), then
 `POST /unload` with `--unload-first`, `GET /` (already current? skip the load unless

@@ -1,7 +1,7 @@
 """Build the MCP server (the SDK's low-level `Server`) for one way of reaching the HTTP API.
 
 The low-level server is used rather than `MCPServer`'s decorators because the tool schemas
-are written out (pinned by the contract, with enums and bounds) and because an API refusal
+are written out (as docs/MCP.md lists them, with enums and bounds) and because an API refusal
 must reach the agent as the API's `detail`, not wrapped in the SDK's own error text.
 
 `api_for` decides how each request reaches the HTTP API: stdio always uses one client; the
@@ -52,7 +52,7 @@ def parse_resource_uri(uri: str) -> tuple[str, str] | None:
 
 
 def build_server(api_for: ApiFactory) -> Server[Any]:
-    """Return the MCP server: the E.5 tools and the `imageserver://d/{id}/{name}` template."""
+    """Return the MCP server: docs/MCP.md's tools and the `imageserver://d/{id}/{name}` template."""
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -11,8 +11,8 @@ a scrape itself), so a scrape sees every worker's counts within that delay.
 
 Only counters and histograms are kept per process; the directory and image gauges are read
 from the state database at scrape time. `prometheus_client` is imported lazily: its value
-class is chosen at import from `PROMETHEUS_MULTIPROC_DIR`, which `serve.py` sets before the
-workers start.
+class is chosen at import from `PROMETHEUS_MULTIPROC_DIR`, which `prepare_multiprocess_dir` sets
+(called by `engines/granian_runner.py`) before the workers start.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Steps: scan the folder with the server's indexer, plan the objects, list the target once,
 skip what the manifest and the listing agree is stored, hash/render and upload the rest
 in a thread pool sharing one client, save the manifest as results arrive, and hand out a
-URL per published object. Used by the CLI (`publish.cli`) and the API's jobs
+URL per published object. Used by the CLI (`cli.publish`) and the API's jobs
 (`publish.runner`), which report progress through `on_progress`.
 """
 

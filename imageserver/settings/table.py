@@ -1,7 +1,9 @@
 """The table of settings: every environment variable, its default, parser and help, once.
 
-`settings/config.py` reads them into a `Config`; the README's settings table and
-`imageserver --help` are checked against this table (docs/CONFIGURATION.md).
+`settings/config.py` reads them into a `Config`; the flags of `python server.py` (and
+`imageserver serve`) take their help from it. `tests/test_docs.py` checks the settings tables
+of the README and docs/CONFIGURATION.md against it, and `tests/test_docs_commands.py` the
+server's `--help`.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class IndexReads:
         `known` maps directory ids to the `(load_seq, delta_seq)` a cache holds names for.
         A directory loaded since has its names streamed into `build_names` (so a compact
         structure can be built without a list of 100,000 strings); a live folder that only
-        changed by batches since has the logged changes instead (`index_changes.since`),
+        changed by batches since has the logged changes instead (`index_log.since`),
         unless the log no longer reaches back. One read transaction, so all four agree.
         Unlike the other reads it applies no deadline: its caller (the image fast path)
         checks deadlines on every request.

@@ -63,7 +63,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # Live folders (#16): whether the index follows the folder, and how ('inotify'/'poll').
     ("directories", "watch", "INTEGER NOT NULL DEFAULT 0"),
     ("directories", "watch_mode", "TEXT"),
-    # Moves with each batch of a live folder's changes (`index_changes.py`).
+    # Moves with each batch of a live folder's changes (`index_log.py`).
     ("directories", "delta_seq", "INTEGER NOT NULL DEFAULT 0"),
 )
 

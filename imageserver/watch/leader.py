@@ -1,12 +1,13 @@
 """One watcher for the whole server, elected among the worker processes with a file lock.
 
-Why a lock and not granian's main process: the engine (`serve.py`) builds the app only in its
-workers, after the fork, and owns its main process; a lock needs no engine hook. Every worker
-runs a `WatchLeader` thread that tries `flock(LOCK_EX | LOCK_NB)` on `<state dir>/watch.lock`
-once per `RETRY_SECONDS`. The worker that holds it runs the `Watcher`; the kernel releases the
-lock when that process exits, however it dies (`kill -9` included), and another worker takes
-over on its next try, starting with a rescan that catches what changed in between. The others
-cost one system call a second. Several servers on one state directory share one watcher too.
+Why a lock and not granian's main process: the engine (granian, run by
+`engines/granian_runner.py`) builds the app only in its workers, after the fork, and owns its
+main process; a lock needs no engine hook. Every worker runs a `WatchLeader` thread that tries
+`flock(LOCK_EX | LOCK_NB)` on `<state dir>/watch.lock` once per `RETRY_SECONDS`. The worker
+that holds it runs the `Watcher`; the kernel releases the lock when that process exits, however
+it dies (`kill -9` included), and another worker takes over on its next try, starting with a
+rescan that catches what changed in between. The others cost one system call a second. Several
+servers on one state directory share one watcher too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from imageserver.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-# Where `create_app` keeps this worker's `WatchLeader` (absent: no watcher in this app).
+# Where `web.app.create_api_app` keeps this worker's `WatchLeader` (absent: no watcher in this app).
 WATCH_EXTENSION_KEY = "imageserver.watch"
 RETRY_SECONDS = 1.0
 LOCK_FILE = "watch.lock"

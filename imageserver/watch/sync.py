@@ -1,8 +1,8 @@
 """The state-database side of live folders: what is watched, and writing a batch of changes.
 
 A batch is one write transaction: its rows change, the directory's `image_count` and
-`delta_seq` move, the changed names are logged (`index_changes.py`), and the commit bumps
-the shared change counter, so every worker's snapshot (`served_index.py`) applies them on
+`delta_seq` move, the changed names are logged (`state/index_log.py`), and the commit bumps
+the shared change counter, so every worker's snapshot (`hotpath/served_index.py`) applies them on
 its next request. Nothing here touches inotify or the file system: `diff_scan` compares a
 scan someone else made with the index.
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
-from imageserver.state import index_log as index_changes
+from imageserver.state import index_log
 from imageserver.state.index_log import Change
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.store import Store
@@ -126,7 +126,7 @@ def apply_batch(store: Store, dir_id: str, batch: Batch) -> int | None:
             "UPDATE directories SET image_count = image_count + ?, delta_seq = ? WHERE id = ?",
             (grown, delta_seq, dir_id),
         )
-        index_changes.record(conn, dir_id, load_seq, delta_seq, changes)
+        index_log.record(conn, dir_id, load_seq, delta_seq, changes)
     return load_seq
 
 
@@ -162,7 +162,7 @@ def _write_rows(conn: sqlite3.Connection, dir_id: str, batch: Batch) -> tuple[li
 def forget_unloaded(store: Store) -> None:
     """Drop the change logs of directories that are no longer loaded."""
     with store.write() as conn:
-        index_changes.forget_unloaded(conn)
+        index_log.forget_unloaded(conn)
 
 
 def wait_until_followed(store: Store, dir_id: str, load_seq: int, timeout: float) -> bool:

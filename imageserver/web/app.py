@@ -1,4 +1,8 @@
-"""The app factory: wires configuration, state, timers, blueprints and error handling."""
+"""The control API's app factory: wires configuration, state, timers, blueprints and errors.
+
+The gallery's pages are added on top by `engines/app.py`, the one place that builds the
+whole app, so this layer never imports the gallery built on it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from flask import Flask
 from flask import Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from imageserver.gallery import views as gallery
 from imageserver.jobs.dispatch import Dispatcher
 from imageserver.jobs.dispatch import limits
 from imageserver.jobs.store import JobStore
@@ -42,10 +45,10 @@ from imageserver.web.routes import variants
 log = logging.getLogger(__name__)
 
 
-def create_app(
+def create_api_app(
     config: Config | None = None, clock: Clock | None = None, start_sweeper: bool = True
 ) -> Flask:
-    """Build the Flask app for `config` (default: `Config.from_env()`).
+    """Build the control API's Flask app for `config` (default: `Config.from_env()`).
 
     :param clock: returns epoch seconds; tests inject one to move time without sleeping.
     :param start_sweeper: run the background threads: the one that applies deadlines when
@@ -73,7 +76,7 @@ def create_app(
         default_hosts=default_patterns(config.public_url),
     )
     blueprints = (public.bp, control.bp, directories.bp, images.bp, docs.bp, variants.bp)
-    for blueprint in (*blueprints, publish.bp, uploads.bp, gallery.bp, service.bp):
+    for blueprint in (*blueprints, publish.bp, uploads.bp, service.bp):
         app.register_blueprint(blueprint)
     body_limit.init_app(app)
     jobs = JobStore(registry.store, clock)

@@ -1,4 +1,4 @@
-"""The 1 MiB request-body limit (SECURITY.md), on every route, with or without a length.
+"""The 1 MiB request-body limit (SECURITY.md), with or without a length; uploads take more.
 
 Flask checks `MAX_CONTENT_LENGTH` only when a view reads the body, and granian has no limit
 of its own, so the check runs before every request. A chunked body (no Content-Length) is

@@ -46,7 +46,7 @@ class RequestValidationError(Exception):
 
 
 def validation_errors(exc: ValidationError, location: Sequence[str | int]) -> list[dict]:
-    """Convert pydantic errors to the contract's list, prefixing each `loc` with `location`."""
+    """Convert pydantic errors to the documented 422 list, prefixing each `loc` with `location`."""
     errors = []
     for error in exc.errors(include_url=False):
         item: dict[str, Any] = {
@@ -101,7 +101,7 @@ def _handle_unexpected(exc: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers that give every error the contract's shape."""
+    """Register the handlers that give every error its one shape, `{"detail": ...}`."""
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(RequestValidationError, _handle_validation)
     app.register_error_handler(HTTPException, _handle_http)

@@ -1,4 +1,4 @@
-"""Request models: pydantic validates input and produces the contract's 422 error list."""
+"""Request models: pydantic validates input and produces the 422 error list of docs/API.md."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ changing the tokens signs everyone out. A request that changes state must also s
 token in `X-CSRF-Token` (the page reads it from a `<meta>` tag): another site can neither read
 it nor, with SameSite=Strict, make the browser send the cookie.
 
-Nothing here knows about routes: `routes/auth.py` and the gallery views both call it.
+Nothing here knows about routes: `web/routes/auth.py` and the gallery views both call it.
 """
 
 from __future__ import annotations

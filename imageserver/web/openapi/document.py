@@ -1,8 +1,9 @@
-"""The OpenAPI 3.1 document of the whole HTTP API: its paths, built from `openapi_schemas.py`.
+"""The OpenAPI 3.1 document of the whole HTTP API: its paths, built from `schemas.py`.
 
-Bodies and queries come from the pydantic models that validate them (`schemas.py`,
-`variants/params.py`) and image media types from `mediatypes.py`, so each constraint is
-written once; response shapes follow `routes/payloads.py` and docs/API.md. Every operation
+Bodies and queries come from the pydantic models that validate them (`web/schemas.py`,
+`variants/params.py`) and image media types from `settings/media_types.py` (through
+`operations.py`), so each constraint is written once; response shapes follow
+`web/routes/payloads.py` and docs/API.md. Every operation
 the app serves is listed, including the HEAD twin of each GET and the OPTIONS answers;
 `tests/test_openapi.py` checks the document against the app's URL map both ways.
 

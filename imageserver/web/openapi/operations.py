@@ -85,7 +85,7 @@ class Operations:
         others: dict[str, Any] | None = None,
         own_parameters: list[Schema] | tuple[Schema, ...] = (),
     ) -> dict[str, Any]:
-        """GET, HEAD and OPTIONS of an image route (docs/API.md#images, B.4, B.5; variants).
+        """GET, HEAD and OPTIONS of an image route (docs/API.md#images; variants).
 
         `own_parameters` come before the variant parameters (a contact sheet's `names`...).
         """

@@ -1,8 +1,8 @@
 """The building blocks of the OpenAPI document: component schemas, parameters, responses.
 
-Taken from the pydantic models that validate requests (`schemas.py`, `variants/params.py`)
-and from `mediatypes.py`, so each constraint is written once. `openapi.py` assembles the
-paths from these.
+Taken from the pydantic models that validate requests (`web/schemas.py`,
+`variants/params.py`), so each constraint is written once. `document.py` assembles the
+paths from these, `operations.py` the image routes' media types (`settings/media_types.py`).
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def component_schemas() -> dict[str, Schema]:
             _object(status, "The current directory and its timer (docs/API.md#get-).")
         ),
         "Loaded": _with_watch(
-            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory, B.1).")
+            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory).")
         ),
         "Message": _object({"status": {"enum": ["success", "info"]}, "message": STRING}),
         "Timeout": _object(timeout),

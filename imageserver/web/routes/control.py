@@ -1,6 +1,7 @@
 """The first version's control API: status, load, unload and the default timeout.
 
-docs/API.md#get-, A.2, A.4 and A.5, with B.1's additions to the load response.
+docs/API.md#status-and-loading: `GET /`, `POST /load-directory`, `POST /unload`, `/timeout`; the
+load response carries the keys of docs/API.md#several-directories too.
 """
 
 from __future__ import annotations

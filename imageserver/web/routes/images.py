@@ -2,7 +2,7 @@
 
 The name is taken from the raw request target, segment by segment, so `%2F` never acts as a
 separator; then the index, `safe_join` and a `realpath` check confine it to the directory
-(`security.resolve_image_file`). Every refusal is the same 404. The file itself goes to
+(`security/confinement.py`). Every refusal is the same 404. The file itself goes to
 Werkzeug's `send_file`, which gives ETag, Last-Modified, 304, single Range 206/416 and lets
 the server engine stream it.
 

@@ -1,6 +1,7 @@
 """Tell the ASGI layer which route template answered, for metrics and the access log.
 
-Flask knows the matched rule; the layer that observes the request (`observe.py`) does not.
+Flask knows the matched rule; the layer that observes the request
+(`observability/observer.py`, fed by `engines/asgi.py`) does not.
 The rule is written into the ASGI scope, which a2wsgi hands to Flask as `asgi.scope`.
 """
 
@@ -15,7 +16,7 @@ from flask import request
 ROUTE_KEY = "imageserver.route"
 DIR_ID_KEY = "imageserver.dir_id"
 _ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")  # <name> or <converter:name>
-# Flask's argument names that the contract spells differently (`/d/{id}/{name}`).
+# Flask's argument names that docs/API.md spells differently (`/d/{id}/{name}`).
 _ARGUMENT_NAMES = {"dir_id": "id"}
 
 

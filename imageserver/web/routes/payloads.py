@@ -1,4 +1,4 @@
-"""The JSON shapes of the API, built in one place with the contract's key order."""
+"""The JSON shapes of the API, built in one place with docs/API.md's key order."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def timeout_message(directory: Directory) -> str:
 def loaded(
     config: Config, directory: Directory, now: float, extraction: dict | None = None
 ) -> dict:
-    """The `POST /load-directory` body (docs/API.md#post-load-directory, then B.1's keys).
+    """The `POST /load-directory` body (docs/API.md#post-load-directory).
 
     A video's directory ends with its `extraction` object (docs/API.md#long-videos).
     """
