@@ -255,13 +255,17 @@ def test_videos_beyond_the_limit_wait_in_a_queue(api, videos, tmp_path):
     assert directory(api, second["id"])["image_count"] == 600
 
 
-def test_a_restart_mid_extraction_resumes_it(server_factory, videos, tmp_path):
+@pytest.mark.parametrize("how", ["stop", "kill9"])
+def test_a_restart_mid_extraction_resumes_it(server_factory, videos, tmp_path, how):
     state = tmp_path / "state"
     api = Api(server_factory(state_dir=state))
     loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=False)
     pid = extraction_pid(api)
     wait_until(lambda: directory(api, loaded["id"])["image_count"] > 0, timeout=20)
-    api.server.stop()
+    if how == "stop":
+        api.server.stop()
+    else:  # a crash of the whole server, the extraction process with it
+        api.server.kill9()
     wait_until(lambda: not alive(pid), timeout=10, message="the extraction to stop with it")
     again = Api(server_factory(state_dir=state))
     ended = wait_for_end(again, loaded["id"], timeout=60)
@@ -277,7 +281,8 @@ def pss_kib(root_pid: int) -> int:
         pid = pending.pop()
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            children = [c for t in tasks for c in (t / "children").read_text().split()]
         except OSError:
             continue
         total += sum(
