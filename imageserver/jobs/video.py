@@ -60,6 +60,8 @@ def run(context: Context) -> None:
     request = context.job.request
     folder = Path(request["folder"])
     settings = FrameSettings(request["mode"], float(request["value"]))
+    follow = request.get("follow_idle_seconds")
+    following = {} if follow is None else {"follow_idle_seconds": float(follow)}
     changed = _changed_since_loaded(request)
     if changed is not None:
         context.fail(changed)
@@ -68,7 +70,7 @@ def run(context: Context) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with recorder:
-            extract_into(request["video"], folder, settings, on_frame=recorder.add)
+            extract_into(request["video"], folder, settings, on_frame=recorder.add, **following)
     except VideoError as exc:
         context.fail(str(exc), recorder.progress())
         return
@@ -96,7 +98,8 @@ def _changed_since_loaded(request: dict[str, Any]) -> str | None:
         identity = framecache.video_identity(video)
     except OSError:
         return f"{video.name}: the video is gone since it was loaded"
-    if identity != request["identity"]:
+    # A followed video grows: that is no change (its frames so far are still its frames).
+    if identity != request["identity"] and request.get("follow_idle_seconds") is None:
         return f"{video.name}: the video changed since it was loaded; load it again"
     return None
 

@@ -13,6 +13,7 @@ re-load or a restart reuses them, and a complete folder (`manifest.json`) loads 
 
 from __future__ import annotations
 
+import inspect
 import os
 from http import HTTPStatus
 from pathlib import Path
@@ -26,6 +27,7 @@ from imageserver.video import framecache
 from imageserver.video.extract import FORMAT_VERSION
 from imageserver.video.extract import JPEG_QUALITY
 from imageserver.video.extract import FrameSettings
+from imageserver.video.extract import extract_into
 from imageserver.video.probe import VideoInfo
 from imageserver.video.probe import probe_video
 from imageserver.video.videoio import VideoError
@@ -88,12 +90,19 @@ def load_video(
     shown: str,
     choice: FrameChoice | None,
     timeout_minutes: int | None,
+    follow: bool = False,
 ) -> Directory:
     """Load the frames of the video at `real_path` and start (or join) their extraction.
+
+    With `follow` (`"watch": true`), the video is still being written: the extraction
+    follows it as it grows and ends once it has not grown for
+    `IMAGE_SERVER_VIDEO_FOLLOW_IDLE_S` seconds.
 
     :raise ApiError 422: not a usable video, or over a limit (nothing is stored).
     :raise ApiError 403: the file is not readable.
     """
+    if follow and not can_follow():
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"A video cannot be watched: {shown}")
     settings = frame_settings(choice)
     key = [settings.mode, settings.value, JPEG_QUALITY, FORMAT_VERSION]
     folder = framecache.cache_dir_for(Path(real_path), frames_root(svc.config), key)
@@ -120,9 +129,15 @@ def load_video(
             "value": settings.value,
             "duration": info.duration,
             "max_frames": svc.config.video_max_frames,
+            "follow_idle_seconds": svc.config.video_follow_idle_seconds if follow else None,
         }
         video_status.start_job(svc, folder_real, request, info.duration)
     return svc.registry.get(dir_id) or directory
+
+
+def can_follow() -> bool:
+    """Tell whether this build's decoder follows a growing file (`follow_idle_seconds`)."""
+    return "follow_idle_seconds" in inspect.signature(extract_into).parameters
 
 
 def _usable(config: Config, real_path: str, shown: str, settings: FrameSettings) -> VideoInfo:
