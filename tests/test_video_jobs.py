@@ -305,6 +305,21 @@ def test_idle_memory_comes_back_after_an_extraction(server_factory, videos, tmp_
     after = pss_kib(api.server.process.pid)
     print(f"idle PSS fresh {fresh} KiB, after extraction {after} KiB")
     assert after - fresh < 25 * 1024
+    # The decoder never entered the server's processes: no FFmpeg library is mapped.
+    for pid in server_pids(api.server.process.pid):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "libavcodec" not in maps and "/av/" not in maps, pid
+
+
+def server_pids(root_pid: int) -> list[int]:
+    """The server's processes: the master and its workers (no extraction runs now)."""
+    found, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pending += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 def _extraction_running(api: Api) -> bool:
