@@ -215,6 +215,11 @@ def test_killing_the_extraction_process_fails_the_job_and_the_server_lives(api, 
     # Loading it again runs it again, to the end.
     again = api.load(tmp_path / "rec.mp4", frames={"every": 1}, wait=True)
     assert again["extraction"]["state"] == "done" and again["image_count"] == 600
+    with state_db(api) as conn:
+        (folder,) = conn.execute(
+            "SELECT real_path FROM directories WHERE id = ?", (loaded["id"],)
+        ).fetchone()
+    assert list(Path(folder).glob(".tmp-*")) == []  # what the killed process left is gone
 
 
 def test_unloading_stops_the_extraction_process(api, videos, tmp_path):

@@ -120,6 +120,7 @@ def load_video(
     )
     _catch_up(svc, dir_id, folder_real)
     if info is not None:
+        _remove_partial_files(Path(folder_real))
         request = {
             "video": real_path,
             "identity": framecache.video_identity(Path(real_path)),
@@ -212,6 +213,12 @@ def _catch_up(svc: Services, dir_id: str, folder: str) -> None:
     if entries:
         with store.write() as conn:
             frame_rows.add_to_index(conn, dir_id, folder, entries)
+
+
+def _remove_partial_files(folder: Path) -> None:
+    """Remove the temp files a killed extraction left (never listed, never served)."""
+    for partial in folder.glob(".tmp-*"):
+        partial.unlink(missing_ok=True)
 
 
 def _entry(folder: str, name: str) -> ImageEntry | None:
