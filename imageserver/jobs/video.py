@@ -78,7 +78,7 @@ def run(context: Context) -> None:
         context.fail(str(exc), recorder.progress())
         return
     except OSError as exc:
-        context.fail(f"cannot write frames: {exc.strerror or exc}", recorder.progress())
+        context.fail(_os_detail(exc, folder), recorder.progress())
         return
     manifest = {
         "version": FORMAT_VERSION,
@@ -89,6 +89,15 @@ def run(context: Context) -> None:
     }
     framecache.write_json_atomic(folder / framecache.MANIFEST, manifest)
     context.done(recorder.progress(finished=True))
+
+
+def _os_detail(exc: OSError, folder: Path) -> str:
+    """One line for a file error: writing frames (a full disk) or reading the video."""
+    reason = exc.strerror or str(exc)
+    name = str(exc.filename or "")
+    if name and not name.startswith(str(folder)):
+        return f"cannot read the video: {reason}"
+    return f"cannot write frames: {reason}"
 
 
 def _changed_since_loaded(request: dict[str, Any]) -> str | None:
