@@ -222,10 +222,14 @@ def test_killing_the_extraction_process_fails_the_job_and_the_server_lives(api, 
     assert list(Path(folder).glob(".tmp-*")) == []  # what the killed process left is gone
 
 
-def test_unloading_stops_the_extraction_process(api, videos, tmp_path):
+@pytest.mark.parametrize("how", ["delete", "unload"])
+def test_unloading_stops_the_extraction_process(api, videos, tmp_path, how):
     loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=False)
     pid = extraction_pid(api)
-    assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
+    if how == "delete":
+        assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
+    else:  # the first version's unload of the current directory
+        assert api.post("/unload").json()["status"] == "success"
     wait_until(lambda: not alive(pid), timeout=10, message="the extraction process to stop")
     with state_db(api) as conn:
         states = conn.execute("SELECT state, detail FROM jobs WHERE kind = 'video'").fetchall()
