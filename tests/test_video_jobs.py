@@ -375,3 +375,19 @@ def test_the_gallery_shows_the_extraction(api, videos, tmp_path):
     assert 'data-state="done"' in page.text and "done: 600 frames" in page.text
     folder = api.get("/gallery").text
     assert "done: 600 frames" in folder
+
+
+def test_a_timer_that_unloads_the_video_stops_its_extraction(server_factory, videos, tmp_path):
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    api = Api(server_factory(clock_file=clock))
+    loaded = api.load(
+        fresh(videos["long"], tmp_path), frames={"every": 1}, timeout_minutes=1, wait=False
+    )
+    pid = extraction_pid(api)
+    clock.write_text("120")  # two minutes later: the next read applies the deadline
+    assert api.get(f"/api/directories/{loaded['id']}").status_code == 404
+    wait_until(lambda: not alive(pid), timeout=15, message="the extraction process to stop")
+    with state_db(api) as conn:
+        states = conn.execute("SELECT state, detail FROM jobs WHERE kind = 'video'").fetchall()
+    assert states == [("failed", "stopped: the directory was unloaded")]
