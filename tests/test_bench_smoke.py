@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.environment import clean_env
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HEADER = ["workload", "c", "server", "req/s", "p50 ms", "p99 ms", "errors", "vs nginx"]
 REFERENCES = {"nginx", "flask", "http.server"}
@@ -39,6 +41,7 @@ def test_smoke_run_prints_the_table_with_no_errors_for_our_server(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
         cwd=PROJECT_ROOT,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=90,

@@ -14,11 +14,11 @@ import resource
 import socket
 import time
 
-import pytest
 import requests
 
 from imageserver.engines import granian_runner as serve
 from imageserver.settings.config import Config
+from tests.support.parts import missing_part
 
 # More than granian's default (512 per worker) on each of the 2 workers, whichever worker
 # the kernel's reuseport hash hands each connection to.
@@ -38,7 +38,7 @@ def test_each_worker_holds_as_many_connections_as_its_descriptors_allow():
 def test_held_half_sent_requests_never_stop_new_connections(server_factory, frames):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < HELD_CONNECTIONS + 256:
-        pytest.skip(f"this process may open only {hard} files")
+        missing_part(f"this process may open only {hard} files (ulimit -Hn)")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, HELD_CONNECTIONS + 256), hard))
     server = server_factory()
     held: list[socket.socket] = []

@@ -12,7 +12,6 @@ the bandwidth loop run against it with curl.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 from PIL import ImageDraw
 
+from tests.support.environment import clean_env
 from tests.support.server import PROJECT_ROOT
 from tests.support.stub_http import StubServer
 
@@ -100,12 +100,11 @@ def test_the_guide_commands_work_as_written(server_factory, tmp_path: Path) -> N
         screen_frame(root / "recording-01" / f"frame_{number:06d}.jpg")
     port_box = [0]
     with StubServer(agent(port_box)) as ngrok_agent:
-        env = {
-            **os.environ,
-            "IMAGE_SERVER_ENV_FILE": str(tmp_path / ".env"),
-            "IMAGE_SERVER_RUN_DIR": str(tmp_path / "run"),
-            "NGROK_API_URL": ngrok_agent.base_url,
-        }
+        env = clean_env(
+            IMAGE_SERVER_ENV_FILE=str(tmp_path / ".env"),
+            IMAGE_SERVER_RUN_DIR=str(tmp_path / "run"),
+            NGROK_API_URL=ngrok_agent.base_url,
+        )
         swaps = {"./": f"{PROJECT_ROOT}/", "/data/frames": str(root)}
         swaps["http://127.0.0.1:4040"] = ngrok_agent.base_url
         shell = Terminal(tmp_path, env, swaps)

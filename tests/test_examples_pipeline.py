@@ -1,41 +1,61 @@
 """examples/pipeline/frames_to_chunks.py, run as a subprocess against the real server.
 
-Frames are drawn with Pillow (or made by a stand-in `ffmpeg` on PATH, which checks the
-arguments the script passes and writes the frames itself); the load goes through
-`load_folder_v2.py` or the HTTP API; the chunk file's URLs are fetched back from the server.
+Frames are drawn with Pillow, or cut by the real (Debian) ffmpeg from a real video encoded
+with PyAV; the load goes through `load_folder_v2.py` or the HTTP API; the chunk file's URLs
+are fetched back from the server.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from tests.support.environment import clean_env
+from tests.support.parts import require_binary
 from tests.support.server import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "examples" / "pipeline" / "frames_to_chunks.py"
 
-# Stands in for ffmpeg: checks the frame-rate filter and the output pattern, then writes
-# 4 frames with Pillow, as `ffmpeg -i video -vf fps=2 .../frame_%06d.jpg` would.
-FAKE_FFMPEG = """\
-import sys
-from PIL import Image
-args = sys.argv[1:]
-assert args[args.index("-vf") + 1] == "fps=2.0", args
-assert args[-1].endswith("frame_%06d.jpg"), args
-for number in range(1, 5):
-    Image.new("RGB", (64, 36), (number * 40, 0, 0)).save(args[-1] % number, "JPEG")
-"""
+FFMPEG_HINT = "apt-get install -y ffmpeg; .ci/run does"
+# One colour per second of the test video: which frame shows which colour proves the rate.
+SECONDS = [(200, 30, 30), (30, 30, 200)]
+VIDEO_FPS = 10
+
+
+def colour_video(path: Path, colours: list[tuple[int, int, int]], fps: int = VIDEO_FPS) -> Path:
+    """Encode an H.264 MP4 with PyAV that shows each colour for one second."""
+    import av  # heavy: only this test pays for it
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for index in range(len(colours) * fps):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (160, 96), colours[index // fps]))
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def colour_of(path: Path) -> tuple[int, int, int]:
+    """The colour at the centre of a frame file."""
+    with Image.open(path) as image:
+        return image.convert("RGB").getpixel((80, 48))
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    """True when two colours differ by little per channel (JPEG and YUV round them)."""
+    return all(abs(a - b) < 24 for a, b in zip(colour, expected, strict=True))
 
 
 def run_pipeline(api, work: Path, *args: str, path: str | None = None):
     """Run the script against the shared server; return the finished process."""
-    env = {**os.environ, "IMAGE_SERVER_ENV_FILE": os.devnull}
+    env = clean_env()
     if path is not None:
         env["PATH"] = path
     command = [sys.executable, str(SCRIPT), "--server", api.base_url, "--work", str(work)]
@@ -90,28 +110,29 @@ def test_chunks_without_times_share_the_video_and_never_lack_a_frame(api, tmp_pa
 
 
 def test_a_video_is_cut_with_ffmpeg_at_the_given_rate(api, tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "ffmpeg"
-    fake.write_text(f"#!{sys.executable}\n{FAKE_FFMPEG}")
-    fake.chmod(0o755)
-    video = tmp_path / "talk.mp4"
-    video.write_bytes(b"not decoded by the stand-in")
+    ffmpeg = require_binary("ffmpeg", FFMPEG_HINT)
+    video = colour_video(tmp_path / "talk.mp4", SECONDS)
     work = tmp_path / "work"
-    result = run_pipeline(
-        api, work, "--video", str(video), "--fps", "2", path=f"{bin_dir}:{os.environ['PATH']}"
-    )
+    # ffmpeg's own folder first: the script finds the real ffmpeg, nothing else.
+    path = f"{Path(ffmpeg).parent}:{clean_env()['PATH']}"
+    result = run_pipeline(api, work, "--video", str(video), "--fps", "2", path=path)
     chunk_list = read_chunks(result, work)
-    # 4 frames at 2 fps cover 2 s, all inside the sample's first chunk [0-3]; the later
-    # chunks are past the end of this video and get its nearest (last) frame.
+    # 2 s at 2 fps: 4 frames, the first two red (second 0), the last two blue (second 1).
+    cut = sorted((work / "frames").glob("frame_*.jpg"))
+    assert [frame.name for frame in cut] == [f"frame_{n:06d}.jpg" for n in range(1, 5)]
+    colours = [colour_of(frame) for frame in cut]
+    expected = [SECONDS[0], SECONDS[0], SECONDS[1], SECONDS[1]]
+    assert all(map(near, colours, expected)), colours
+    # All 4 frames lie inside the sample's first chunk [0-3]; the later chunks are past
+    # the end of this video and get its nearest (last) frame.
     assert chunk_list[0]["frames"] == [f"frame_{n:06d}.jpg" for n in range(1, 5)]
     assert [chunk["frames"] for chunk in chunk_list[1:]] == [["frame_000004.jpg"]] * 3
     assert chunk_list[0]["chunk_id"] == "talk-0001"  # named after the video
     assert_urls_serve_the_frames(api, chunk_list, work)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-def test_demo_frames_come_from_real_ffmpeg_when_installed(api, tmp_path: Path) -> None:
+def test_demo_frames_come_from_real_ffmpeg(api, tmp_path: Path) -> None:
+    require_binary("ffmpeg", FFMPEG_HINT)
     work = tmp_path / "work"
     chunk_list = read_chunks(run_pipeline(api, work, "--count", "4"), work)
     # Four frames made by ffmpeg; chunks past the 2 s of video reuse the last one (as above).

@@ -9,7 +9,6 @@ the vendor's documented shape and every image against the vendor's limits. Frame
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environment import clean_env
 from tests.support.images import make_frames
 from tests.support.images import make_image
 from tests.support.server import PROJECT_ROOT
@@ -54,7 +54,7 @@ def big_frames(tmp_path: Path) -> Path:
 def run_example(vendor: str, args: list[str], api, stub: VendorStub, key: bool = True):
     """Run one vendor script; return the finished process (text output)."""
     script, base_var, prefix, key_var = VENDORS[vendor]
-    env = {**os.environ, "IMAGE_SERVER_URL": api.base_url, base_var: stub.base_url + prefix}
+    env = clean_env(IMAGE_SERVER_URL=api.base_url, **{base_var: stub.base_url + prefix})
     env.pop(key_var, None)
     if key:
         env[key_var] = "test-key"
@@ -178,13 +178,11 @@ def test_a_locked_down_server_hands_out_signed_urls_the_vendor_can_fetch(
     script, base_var, prefix, key_var = VENDORS["anthropic"]
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--dir", str(big_frames)],
-        env={
-            **os.environ,
-            "IMAGE_SERVER_URL": server.base_url,
-            "IMAGE_SERVER_TOKEN": "locked",
-            base_var: stub.base_url + prefix,
-            key_var: "test-key",
-        },
+        env=clean_env(
+            IMAGE_SERVER_URL=server.base_url,
+            IMAGE_SERVER_TOKEN="locked",
+            **{base_var: stub.base_url + prefix, key_var: "test-key"},
+        ),
         capture_output=True,
         text=True,
         timeout=60,

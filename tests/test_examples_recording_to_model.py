@@ -11,16 +11,20 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
 
+from tests.conftest import Api
 from tests.support import recording
+from tests.support.environment import clean_env
 from tests.support.server import PROJECT_ROOT
 from tests.support.vendor_stub import VendorStub
 
@@ -45,13 +49,12 @@ def stub() -> Iterator[VendorStub]:
         yield running
 
 
-def run_script(api, stub: VendorStub, out: Path, *args: str, key: bool = True):
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_URL": api.base_url,
-        "OPENAI_BASE_URL": stub.base_url + "/v1",
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-    }
+def run_script(
+    api, stub: VendorStub, out: Path, *args: str, key: bool = True, token: str | None = None
+):
+    env = clean_env(IMAGE_SERVER_URL=api.base_url, OPENAI_BASE_URL=stub.base_url + "/v1")
+    if token:
+        env["IMAGE_SERVER_TOKEN"] = token
     env.pop("OPENAI_API_KEY", None)
     if key:
         env["OPENAI_API_KEY"] = "test-key"
@@ -144,3 +147,36 @@ def test_a_missing_key_or_video_is_one_clear_error(api, stub, video, tmp_path: P
     assert result.returncode == 1
     assert result.stderr.startswith("error: POST ") and "404" in result.stderr
     assert not out.exists()
+
+
+def test_a_server_that_signs_urls_gets_signed_sheet_urls(
+    server_factory, stub, video, tmp_path: Path
+) -> None:
+    """With IMAGE_SERVER_SIGNING_KEY the script's sheet URLs are signed by the server."""
+    env = {"IMAGE_SERVER_SIGNING_KEY": "pipeline-key", "IMAGE_SERVER_TOKEN": "pipeline-token"}
+    api = Api(server_factory(env=env))
+    out = tmp_path / "model.json"
+    ran = run_script(api, stub, out, str(video.path), "--per-sheet", "2", token="pipeline-token")
+    result = read_result(ran, out)
+    sheets = result["sheets"]
+    assert len(sheets) >= 2
+    for sheet in sheets:
+        url = urlsplit(sheet["sheet_url"])
+        query = parse_qs(url.query)
+        assert url.path == f"/d/{result['id']}/sheet"
+        assert query["names"] == [",".join(frame["name"] for frame in sheet["frames"])]
+        assert query["preset"] == ["claude"] and "exp" in query and "sig" in query
+        assert all("sig=" in frame["url"] for frame in sheet["frames"])
+        unsigned = f"{url.scheme}://{url.netloc}{url.path}?" + urlencode(
+            {"names": query["names"][0], "preset": "claude"}
+        )
+        assert api.session.get(unsigned, timeout=30).status_code == 403  # signing is on
+    assert_sheets_decode(api, sheets)
+    # The model's stand-in fetched each signed sheet itself, as the vendor would.
+    assert stub.problems() == []
+    sent = [
+        call.body["messages"][0]["content"][1]["image_url"]["url"]
+        for call in stub.calls_to("openai")
+    ]
+    assert sent == [sheet["sheet_url"] for sheet in sheets]
+    assert [image.url for image in stub.images] == sent

@@ -36,11 +36,9 @@ from tests.support.gallery_page import linked_frames
 from tests.support.gallery_page import open_grid
 from tests.support.gallery_page import tile_names
 from tests.support.images import make_frames
-from tests.support.server import PROJECT_ROOT
 from tests.support.server import ServerProcess
 
 TOKEN = "browser-token"
-SCREENSHOTS = PROJECT_ROOT / "output" / "gallery"
 # A page of a huge folder must stay far below one node per image.
 DOM_BOUND = 1500
 
@@ -53,6 +51,21 @@ def browser() -> Iterator[Any]:
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots and measures go: pytest's temp folder, never the checkout (which
+    may be read-only). pytest keeps the last few runs' folders; the path is printed."""
+    folder = tmp_path_factory.mktemp("gallery-shots")
+    print("gallery screenshots and measures:", folder)
+    return folder
+
+
+def saved(page: Any, path: Path) -> None:
+    """Save a screenshot of the page to `path`, and check it is a PNG with pixels."""
+    assert page.save_screenshot(str(path)), path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
 
 
 @pytest.fixture
@@ -141,7 +154,9 @@ def test_unique_toggle_shows_only_kept_frames(page: Any, api: Api, tmp_path: Pat
     assert page.find_element("id", "count").text == "4 images"
 
 
-def test_viewer_copy_buttons_hold_the_right_urls(page: Any, api: Api, frames: Path) -> None:
+def test_viewer_copy_buttons_hold_the_right_urls(
+    page: Any, api: Api, frames: Path, shots: Path
+) -> None:
     dir_id = api.load(frames)["id"]
     listed = api.get(f"/api/directories/{dir_id}/images").json()["images"][1]
     open_grid(page, api.base_url, dir_id, decoded=5)
@@ -165,8 +180,7 @@ def test_viewer_copy_buttons_hold_the_right_urls(page: Any, api: Api, frames: Pa
     expected = api.post(f"/api/directories/{dir_id}/datauris", json=body).json()
     assert data_uri.startswith("data:image/")
     assert data_uri == expected["items"][0]["data_uri"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.save_screenshot(str(SCREENSHOTS / "viewer.png"))
+    saved(page, shots / "viewer.png")
     page.find_element("id", "next").click()
     wait_for(
         lambda: page.execute_script(copy, "copy-stable").endswith("/frame_000002.jpg"),
@@ -200,18 +214,17 @@ def test_unload_and_rearm_change_the_server_state(page: Any, api: Api, tmp_path:
     wait_for(lambda: not page.find_elements("css selector", f'.dir[data-id="{second}"]'), "reload")
 
 
-def test_phone_window_and_dark_mode(page: Any, api: Api, frames: Path) -> None:
+def test_phone_window_and_dark_mode(page: Any, api: Api, frames: Path, shots: Path) -> None:
     dir_id = api.load(frames, timeout_minutes=30)["id"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         for scheme in ("light", "dark"):
             media = {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
             page.execute_cdp_cmd("Emulation.setEmulatedMedia", media)
             page.set_window_size(1200, 900)
             open_grid(page, api.base_url, dir_id, decoded=5)
-            page.save_screenshot(str(SCREENSHOTS / f"directory-{scheme}.png"))
+            saved(page, shots / f"directory-{scheme}.png")
             page.get(api.base_url + "/gallery")
-            page.save_screenshot(str(SCREENSHOTS / f"directories-{scheme}.png"))
+            saved(page, shots / f"directories-{scheme}.png")
             background = page.execute_script("return getComputedStyle(document.body).background")
             assert ("rgb(17, 20, 24)" in background) == (scheme == "dark"), background
         page.set_window_size(390, 844)
@@ -219,7 +232,7 @@ def test_phone_window_and_dark_mode(page: Any, api: Api, frames: Path) -> None:
         assert page.execute_script("return galleryState.cols") == 2
         overflow = "return document.documentElement.scrollWidth - window.innerWidth"
         assert page.execute_script(overflow) <= 0
-        page.save_screenshot(str(SCREENSHOTS / "directory-phone.png"))
+        saved(page, shots / "directory-phone.png")
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         page.set_window_size(1200, 900)
@@ -279,7 +292,7 @@ def test_token_flow(page: Any, locked: tuple[ServerProcess, str]) -> None:
 
 
 def test_huge_folder_keeps_the_dom_bounded(
-    page: Any, api: Api, big_folder: tuple[Path, list[str]]
+    page: Any, api: Api, big_folder: tuple[Path, list[str]], shots: Path
 ) -> None:
     folder, names = big_folder
     started = time.monotonic()
@@ -308,8 +321,7 @@ def test_huge_folder_keeps_the_dom_bounded(
         "scroll_steps": steps,
         "dom_nodes_max_after_5000": largest,
     }
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "measures.json").write_text(json.dumps(measures, indent=2) + "\n")
+    (shots / "measures.json").write_text(json.dumps(measures, indent=2) + "\n")
     print("gallery at 100,000 images:", measures)
 
 

@@ -37,10 +37,13 @@ from PIL import Image
 
 from imageserver.variants.presets import PRESETS
 from tests.support.images import make_image
+from tests.support.live import process_group
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import ServerProcess
+from tests.support.waiting import wait_until
+from tests.support.workers import answered_per_worker
 
 TOKEN = "mcp-test-token"
 SIGNING_KEY = "mcp-test-signing-key"
@@ -87,7 +90,8 @@ async def stdio_session(server: ServerProcess, token: str | None) -> AsyncIterat
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "imageserver", "mcp", "--server", server.base_url],
-        env={"IMAGE_SERVER_TOKEN": token or ""},
+        # The SDK passes a few safe variables of ours on; no `.env` of the checkout is read.
+        env={"IMAGE_SERVER_TOKEN": token or "", "IMAGE_SERVER_ENV_FILE": "/dev/null"},
         cwd=PROJECT_ROOT,
     )
     with open(server.state_dir / "mcp-stdio.log", "w") as errlog:
@@ -301,9 +305,27 @@ def test_http_transport_is_stateless_across_workers(
     arguments = {"directory_id": dir_id}
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                "params": {"name": "list_images", "arguments": arguments}}  # fmt: skip
-    for _ in range(20):  # with 2 workers and fresh connections, both answer some of these
+    sent = 1
+
+    def two_workers_answered() -> bool:
+        nonlocal sent
         answer = requests.post(server.url("/mcp"), json=listing, headers=headers, timeout=30)
         assert answer.json()["result"]["structuredContent"]["total"] == 2
+        sent += 1
+        # Each worker counts what it answered in its own metric file (flushed within 0.25 s).
+        return len(answered_per_worker(server.state_dir, "/mcp")) >= 2
+
+    # A fresh connection per call; the kernel hands each to either worker, so keep asking
+    # until the metric files show that both answered (a listing is a few milliseconds).
+    wait_until(two_workers_answered, timeout=60, interval=0.05, message="two workers on /mcp")
+
+    def all_counted() -> dict[int, int]:
+        counted = answered_per_worker(server.state_dir, "/mcp")
+        return counted if sum(counted.values()) == sent else {}
+
+    per_worker = wait_until(all_counted, message="every /mcp answer counted")
+    assert set(per_worker) <= set(process_group(server.process.pid)), per_worker
+    assert all(count > 0 for count in per_worker.values()) and len(per_worker) == 2
 
 
 def test_startup_does_not_import_the_sdk(tmp_path: Path) -> None:

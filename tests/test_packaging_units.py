@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,12 +21,13 @@ from imageserver.cli.control import probe_host
 from imageserver.settings.places import Places
 from imageserver.settings.places import is_checkout
 from imageserver.settings.version import package_version
+from tests.support.environment import clean_env
+from tests.support.parts import require_binary
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
 
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
 UNITS = sorted((PROJECT_ROOT / "deploy").glob("*.service"))
-IN_CI = os.environ.get("CI") == "true"
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -140,7 +140,7 @@ def unload_argvs(*args: str) -> tuple[list[str], list[str]]:
 
 
 def test_unload_answers_as_unload_directory_sh(api, frames: Path):
-    env = {**os.environ, "IMAGE_SERVER_ENV_FILE": os.devnull}
+    env = clean_env()
     url = api.server.base_url
     for args in ([url], ["--server", url], ["--server", url, "--id", "no-such-id"]):
         answers = []
@@ -188,11 +188,7 @@ def test_the_units_restart_on_failure_and_are_hardened(unit: Path):
 
 
 def test_systemd_analyze_verify_is_clean(tmp_path: Path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        if IN_CI:
-            pytest.fail("systemd-analyze is missing (.ci/run apt-gets systemd)")
-        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    analyze = require_binary("systemd-analyze", "apt-get install -y systemd; .ci/run does")
     # verify insists that ExecStart exists: point it at a stand-in of the installed command.
     stand_in = tmp_path / "bin" / "imageserver"
     stand_in.parent.mkdir()

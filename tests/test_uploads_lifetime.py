@@ -1,7 +1,8 @@
 """An inbox lives as long as its deadline (the server's default timeout), then its files go.
 
-The servers run through `clock_server.py` (tests/test_timers.py): writing "61" to the clock
-file means "61 seconds from now", so nothing sleeps. `IMAGE_SERVER_TIMEOUT=1` gives every
+The servers run through `clock_server.py` with a frozen clock the test moves
+(tests/support/clock.py): `clock.move(61)` means "61 seconds after the start", exactly, so
+nothing sleeps and a busy machine changes nothing. `IMAGE_SERVER_TIMEOUT=1` gives every
 inbox a one-minute deadline, re-armed by each upload.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.clock import FrozenClock
 from tests.support.server import ServerProcess
 from tests.support.uploads import AUTH
 from tests.support.uploads import TOKEN
@@ -25,10 +27,8 @@ ENV = {"IMAGE_SERVER_TOKEN": TOKEN, "IMAGE_SERVER_TIMEOUT": "1"}
 
 
 @pytest.fixture
-def clock(tmp_path: Path) -> Path:
-    path = tmp_path / "clock"
-    path.write_text("0")
-    return path
+def clock(tmp_path: Path) -> FrozenClock:
+    return FrozenClock(tmp_path / "clock")
 
 
 def upload(server: ServerProcess, name: str, color: int = 0) -> dict:
@@ -50,42 +50,42 @@ def loaded_ids(server: ServerProcess) -> set[str]:
 
 
 def test_expiry_unloads_the_inbox_and_deletes_its_files(server_factory, clock):
-    server = server_factory(clock_file=clock, env=ENV)
+    server = server_factory(clock_file=clock.path, env=ENV)
     answer = upload(server, "a.png")
     directory = requests.get(server.url(f"/api/directories/{answer['id']}"), headers=AUTH)
     assert directory.json()["timeout_minutes"] == 1
-    clock.write_text("59")
+    clock.move(59)
     assert answer["id"] in loaded_ids(server)
     assert stored_files(server.state_dir, "uploads") == ["a.png"]
-    clock.write_text("61")
+    clock.move(61)
     assert answer["id"] not in loaded_ids(server)
     assert wait_until(lambda: not inbox_folder(server.state_dir, "uploads").exists())
     assert requests.get(answer["images"][0]["url"], timeout=10).status_code == 404
 
 
 def test_each_upload_rearms_the_deadline(server_factory, clock):
-    server = server_factory(clock_file=clock, env=ENV)
+    server = server_factory(clock_file=clock.path, env=ENV)
     upload(server, "a.png")
-    clock.write_text("50")
+    clock.move(50)
     answer = upload(server, "b.png", color=1)
-    clock.write_text("100")  # past the first deadline, before the re-armed one
+    clock.move(100)  # past the first deadline, before the re-armed one
     assert answer["id"] in loaded_ids(server)
     assert stored_files(server.state_dir, "uploads") == ["a.png", "b.png"]
 
 
 def test_a_restart_keeps_the_inbox_until_its_deadline(server_factory, clock, tmp_path):
     state = tmp_path / "state"
-    first = server_factory(state_dir=state, clock_file=clock, env=ENV)
+    first = server_factory(state_dir=state, clock_file=clock.path, env=ENV)
     answer = upload(first, "a.png")
     first.stop()
 
-    second = server_factory(state_dir=state, clock_file=clock, env=ENV)
+    second = server_factory(state_dir=state, clock_file=clock.path, env=ENV)
     served = requests.get(answer["images"][0]["url"].replace(first.base_url, second.base_url))
     assert served.status_code == 200 and served.content == image_bytes()
     second.stop()
 
-    clock.write_text("120")  # the deadline passes while the server is down
-    third = server_factory(state_dir=state, clock_file=clock, env=ENV)
+    clock.move(120)  # the deadline passes while the server is down
+    third = server_factory(state_dir=state, clock_file=clock.path, env=ENV)
     # The start-up sweep unloads it, and its folder goes with it, before any request.
     assert not inbox_folder(state, "uploads").exists()
     assert answer["id"] not in loaded_ids(third)
@@ -93,7 +93,7 @@ def test_a_restart_keeps_the_inbox_until_its_deadline(server_factory, clock, tmp
 
 def test_start_up_removes_inbox_folders_that_are_not_loaded(server_factory, clock, tmp_path):
     state = tmp_path / "state"
-    server = server_factory(state_dir=state, clock_file=clock, env=ENV)
+    server = server_factory(state_dir=state, clock_file=clock.path, env=ENV)
     upload(server, "a.png")
     server.stop()
     # A folder left by a crash between the unload's commit and the removal: not loaded.
@@ -101,6 +101,6 @@ def test_start_up_removes_inbox_folders_that_are_not_loaded(server_factory, cloc
     orphan.mkdir()
     (orphan / "left.png").write_bytes(image_bytes())
     os.utime(orphan, (1, 1))
-    server_factory(state_dir=state, clock_file=clock, env=ENV)
+    server_factory(state_dir=state, clock_file=clock.path, env=ENV)
     assert not orphan.exists()
     assert stored_files(state, "uploads") == ["a.png"]  # loaded: kept

@@ -29,6 +29,7 @@ from imageserver.variants.params import parse_variant_option
 from imageserver.variants.presets import PRESETS
 from imageserver.variants.service import variant_key
 from tests.support.images import make_frame
+from tests.support.parts import missing_part
 from tests.support.waiting import wait_until
 
 DEADLINE_SECONDS = 20
@@ -213,8 +214,9 @@ def _blocked_on_flock(pid: int) -> bool:
         return any("->" in line and f" {pid} " in line for line in locks)
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux /proc/locks")
 def test_processes_compute_a_key_once(tmp_path):
+    if not os.path.exists("/proc/locks"):
+        missing_part("needs Linux /proc/locks")
     context = multiprocessing.get_context("spawn")
     entered, release = context.Event(), context.Event()
     produced = context.Value("i", 0)

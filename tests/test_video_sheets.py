@@ -108,6 +108,24 @@ def test_bad_sheet_requests(api, frames, query, status):
     response = api.get(f"/d/{loaded['id']}/sheet", params=query)
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
+    # Asking for the sheet's URL is refused alike: a URL handed out always answers 200.
+    asked = api.get(f"/api/directories/{loaded['id']}/sheet-url", params=query)
+    assert asked.status_code == status, asked.text
+    assert "detail" in asked.json()
+
+
+def test_the_sheet_url_of_an_unsigned_server_opens_the_sheet(api, frames):
+    loaded = api.load(frames)
+    query = {"from": "frame_000001.jpg", "count": 3, "preset": "claude"}
+    answer = api.get(f"/api/directories/{loaded['id']}/sheet-url", params=query).json()
+    assert list(answer) == ["url", "names"]
+    assert answer["names"] == [f"frame_{i:06d}.jpg" for i in range(1, 4)]
+    assert answer["url"].startswith(f"{api.base_url}/d/{loaded['id']}/sheet?")
+    assert "sig=" not in answer["url"]
+    assert decoded(api.session.get(answer["url"], timeout=30)).format == "JPEG"
+    missing = api.get("/api/directories/nope/sheet-url", params={"names": "a.jpg"})
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Directory not found: nope"}
 
 
 def test_a_signed_server_needs_a_signature(server_factory, frames):
@@ -120,3 +138,19 @@ def test_a_signed_server_needs_a_signature(server_factory, frames):
     assert refused.json() == {"detail": "Invalid or expired signature"}
     signed = sign_params(SIGNING_KEY, path, query, int(time.time()) + 600)
     assert decoded(api.get(path, params=signed)).format == "JPEG"
+
+
+def test_a_signed_server_hands_out_signed_sheet_urls(server_factory, frames):
+    env = {"IMAGE_SERVER_SIGNING_KEY": SIGNING_KEY, "IMAGE_SERVER_TOKEN": "sheet-token"}
+    api = Api(server_factory(env=env))
+    auth = {"Authorization": "Bearer sheet-token"}
+    loaded = api.post("/load-directory", json={"path": str(frames)}, headers=auth).json()
+    ask = f"/api/directories/{loaded['id']}/sheet-url"
+    query = {"names": "frame_000000.jpg,frame_000002.jpg", "max": 123}  # any size once signed
+    assert api.get(ask, params=query).status_code == 401  # a control call: the token
+    answer = api.get(ask, params=query, headers=auth).json()
+    assert "exp=" in answer["url"] and "sig=" in answer["url"]
+    image = decoded(api.session.get(answer["url"], timeout=30))
+    assert max(image.size) == 123
+    tampered = answer["url"].replace("max=123", "max=124")
+    assert api.session.get(tampered, timeout=30).status_code == 403

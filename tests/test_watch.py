@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -122,35 +123,51 @@ def test_a_slowly_written_frame_is_404_until_closed_and_never_truncated(
     folder.mkdir()
     dir_id = api.load(folder, watch=True)["id"]
     data = jpeg_bytes(7, size=(640, 480))
-    answers: list[tuple[int, int]] = []
+    # (sent, answered, status, body size) of every request of the poller, monotonic times.
+    answers: list[tuple[float, float, int, int]] = []
     done = threading.Event()
 
     def poll() -> None:
         reader = Api(api.server)
         while not done.is_set():
+            sent = time.monotonic()
             response = reader.get(f"/d/{dir_id}/slow.jpg")
-            answers.append((response.status_code, len(response.content)))
-            time.sleep(0.01)  # sampling the answers while the frame is written
+            answers.append((sent, time.monotonic(), response.status_code, len(response.content)))
+            time.sleep(0.01)
+
+    def sampled_since(moment: float) -> bool:
+        return any(sent > moment for sent, _, _, _ in answers)
 
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        # Five writes over 1.6 s: longer than any settling a rescan would allow.
-        closed = write_file(folder / "slow.jpg", data, chunks=5, pause=0.4)
-        assert all(status == 404 for status, _ in answers), "served while being written"
-        assert "slow.jpg" not in listed(api, dir_id)
+        # Five writes, 0.4 s or more apart (longer than any settling a rescan would allow),
+        # and after each one the poller asks again: every partial state is seen.
+        step = -(-len(data) // 5)
+        with open(folder / "slow.jpg", "wb") as handle:
+            for offset in range(0, len(data), step):
+                handle.write(data[offset : offset + step])
+                handle.flush()
+                written = time.monotonic()
+                time.sleep(0.4)
+                wait_until(partial(sampled_since, written), message="a request after the write")
+            assert "slow.jpg" not in listed(api, dir_id)  # complete, but still open
+        closed = time.monotonic()
+        during = [(status, size) for _, answered, status, size in answers if answered < closed]
+        assert len(during) >= 5  # at least one answer per partial state
+        assert all(status == 404 for status, _ in during), "served while being written"
         response = wait_served(api, dir_id, "slow.jpg")
         assert time.monotonic() - closed < SERVED_WITHIN_SECONDS + 0.2
         assert response.content == data
         # Let the poller read the complete frame a few more times before it stops.
         wait_until(
-            lambda: sum(status == 200 for status, _ in answers) >= 5,
+            lambda: sum(status == 200 for _, _, status, _ in answers) >= 5,
             message="five more answers of the poller",
         )
     finally:
         done.set()
         poller.join()
-    assert {size for status, size in answers if status == 200} <= {len(data)}
+    assert {size for _, _, status, size in answers if status == 200} <= {len(data)}
 
 
 def test_deleted_frame_is_404_and_renamed_frame_moves(api: Api, tmp_path: Path) -> None:

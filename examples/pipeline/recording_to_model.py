@@ -6,18 +6,20 @@
 
 Everything happens on the server; this script only speaks HTTP (standard library):
 
-1. `POST /load-directory` with `{"path": <video>, "frames": {"fps": F}}` (or `{"scene": T}`):
-   the server cuts the recording and answers once every frame is served;
+1. `POST /load-directory` with `{"path": <video>, "frames": {"fps": F}}` (or `{"scene": T}`)
+   and `"wait": false`: the server cuts the recording in the background; the script follows
+   its `extraction` (`GET /api/directories/<id>`) until every frame is written;
 2. `GET /api/directories/<id>/images?unique=true&facts=true`: only the frames that differ
    from the previous kept one (a moving cursor or a ticking clock is not a change), with
    their time `t`, `t_to` (the last near-duplicate dropped after it) and their size;
 3. one contact sheet URL per `--per-sheet` kept frames (default 9):
-   `/d/<id>/sheet?names=...&preset=claude`, a labelled grid the model reads in one image;
+   `/d/<id>/sheet?names=...&preset=claude`, a labelled grid the model reads in one image.
+   A server that signs URLs (`IMAGE_SERVER_SIGNING_KEY`: its listing URLs carry `sig`) signs
+   the sheet URLs too: the script asks it for each one, `GET /api/directories/<id>/sheet-url`;
 4. each sheet URL goes to an OpenAI-style chat completions endpoint as an `image_url` part
    (`--model-url`, default `OPENAI_BASE_URL` or https://api.openai.com/v1; key in
    `OPENAI_API_KEY`; `--dry-run` skips the model). The model fetches the URL itself, so the
-   server must be reachable from it (NGROK_SETUP.md); a server that signs URLs is not
-   supported here.
+   server must be reachable from it (NGROK_SETUP.md).
 
 Writes `--out` (default `output/pipeline/<video name>/model.json`): the video, the directory
 id, the counts, and per sheet its URL, the frames it covers (`name`, `t`, `t_to`, `url`) and
@@ -30,10 +32,13 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 from urllib.parse import quote
 from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
@@ -50,6 +55,7 @@ DEFAULT_PROMPT = (
     "labelled with its time. Describe what happens, screen by screen, citing the times."
 )
 MAX_SHEET_FRAMES = 36  # the server's limit per sheet (docs/API.md#contact-sheets)
+POLL_SECONDS = 1.0  # how often a running extraction is asked about
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,10 +97,27 @@ def load_video(args: argparse.Namespace) -> dict[str, Any]:
     frames = {"scene": args.scene} if args.scene is not None else {"fps": args.fps or 1.0}
     # The path is read on the server's machine; a local file is sent as an absolute path.
     path = args.video.resolve() if args.video.exists() else args.video
-    body: dict[str, Any] = {"path": str(path), "frames": frames}
+    body: dict[str, Any] = {"path": str(path), "frames": frames, "wait": False}
     if args.timeout is not None:
         body["timeout_minutes"] = args.timeout
     return post_json(f"{args.server}/load-directory", body, server_headers())
+
+
+def wait_for_frames(args: argparse.Namespace, loaded: dict[str, Any]) -> dict[str, Any]:
+    """Step 1, continued: poll the directory until its extraction ends; return it then.
+
+    A server that extracts before answering has no `extraction`: nothing to wait for.
+    :raise ExampleError: the extraction failed (the server's `detail` says why).
+    """
+    url = f"{args.server}/api/directories/{quote(loaded['id'], safe='')}"
+    extraction = loaded.get("extraction")
+    while extraction and extraction.get("state") == "running":
+        time.sleep(POLL_SECONDS)
+        loaded = get_json(url, server_headers())
+        extraction = loaded.get("extraction")
+    if extraction and extraction.get("state") == "failed":
+        raise ExampleError(f"extracting the frames failed: {extraction.get('detail')}")
+    return loaded
 
 
 def unique_frames(args: argparse.Namespace, dir_id: str) -> list[dict[str, Any]]:
@@ -115,6 +138,18 @@ def sheet_url(prefix: str, names: list[str], preset: str) -> str:
     """Step 3: the contact sheet of `names` under the directory's `/d/<id>/` prefix."""
     query = urlencode({"names": ",".join(names), "preset": preset}, safe=",/")
     return f"{prefix}sheet?{query}"
+
+
+def is_signed(url: str) -> bool:
+    """Tell whether the server signed a listed URL (then only it can sign a sheet's)."""
+    return "sig" in parse_qs(urlsplit(url).query)
+
+
+def signed_sheet_url(args: argparse.Namespace, dir_id: str, names: list[str]) -> str:
+    """Step 3 on a signing server: the server builds and signs the sheet URL."""
+    query = urlencode({"names": ",".join(names), "preset": args.preset}, safe=",/")
+    path = f"/api/directories/{quote(dir_id, safe='')}/sheet-url?{query}"
+    return get_json(f"{args.server}{path}", server_headers())["url"]
 
 
 def model_key(args: argparse.Namespace) -> str | None:
@@ -157,14 +192,19 @@ def covered(frame: dict[str, Any]) -> dict[str, Any]:
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """Steps 1-4; return the result written to `--out`."""
     key = model_key(args)  # before any work: a missing key fails fast
-    loaded = load_video(args)
+    loaded = wait_for_frames(args, load_video(args))
     dir_id = loaded["id"]
     prefix = loaded.get("url_prefix") or f"{args.server}/d/{quote(dir_id)}/"
     kept = unique_frames(args, dir_id)
+    signed = bool(kept) and is_signed(kept[0]["url"])
     sheets = []
     for start in range(0, len(kept), args.per_sheet):
         group = kept[start : start + args.per_sheet]
-        url = sheet_url(prefix, [frame["name"] for frame in group], args.preset)
+        names = [frame["name"] for frame in group]
+        if signed:
+            url = signed_sheet_url(args, dir_id, names)
+        else:
+            url = sheet_url(prefix, names, args.preset)
         answer = None if key is None else ask_model(args, key, url)
         sheets.append({"sheet_url": url, "frames": [covered(f) for f in group], "answer": answer})
     return {

@@ -90,7 +90,7 @@ def prepare_state(config: Config) -> None:
     :raise StateStoreError: the state directory cannot be written.
     """
     registry = Registry.open(config, time.time)
-    registry.initialise()
+    registry.initialise(first=True)  # no worker yet: whatever is temporary is a crash's
     registry.store.close()
 
 

@@ -82,14 +82,18 @@ class ServerClient:
         recursive: bool,
         watch: bool = False,
         frames: dict[str, float] | None = None,
+        wait: bool | None = None,
     ) -> dict[str, Any]:
         """`POST /load-directory`; return the load response (with `id` and `url_prefix`).
 
-        `frames` (`{"fps": 2}`) chooses a video file's frames.
+        `frames` (`{"fps": 2}`) chooses a video file's frames; `wait=False` asks the server
+        to answer as soon as the video is known to be usable (the loader then polls).
         """
         body: dict[str, Any] = {"path": path}
         if frames:
             body["frames"] = frames
+        if wait is not None:
+            body["wait"] = wait
         if timeout is not None:
             body["timeout_minutes"] = timeout
         if recursive:

@@ -2,8 +2,9 @@
 
 Sequence (docs/CLI.md): `/healthz` (starting a local server when nothing answers), then
 `POST /unload` with `--unload-first`, `GET /` (already current? skip the load unless
-`--force-reload`), `POST /timeout/{t}` with `--timeout`, `POST /load-directory`, the paged
-listing, `GET /api/directories/<id>` and `GET /` for the timer, the HEAD checks, the JSON file, and
+`--force-reload`), `POST /timeout/{t}` with `--timeout`, `POST /load-directory`, for a video
+`GET /api/directories/<id>` until its extraction ends (`extraction.py`), the paged listing,
+`GET /api/directories/<id>` and `GET /` for the timer, the HEAD checks, the JSON file, and
 finally the unload with `--unload`.
 """
 
@@ -23,6 +24,7 @@ from typing import TypeVar
 import aiohttp
 
 from imageserver.loader import dimensions
+from imageserver.loader import extraction
 from imageserver.loader import launcher
 from imageserver.loader import output
 from imageserver.loader import verify
@@ -31,6 +33,7 @@ from imageserver.loader.client import open_session
 from imageserver.loader.client import variant_urls
 from imageserver.loader.options import Options
 from imageserver.loader.options import RunResult
+from imageserver.settings.media_types import is_video_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +68,9 @@ async def run(options: Options) -> RunResult:
         async with open_session(options.workers) as session:
             client = ServerClient(session, options.server, options.token)
             await ensure_server(client, options)
-            dir_id = await load_or_reuse(client, directory, options)
+            answer = await load_or_reuse(client, directory, options)
+            dir_id = answer["id"]
+            await extraction.wait_for_frames(client, answer, directory, options.progress)
             variant = dict(options.variant)
             listing = {"unique": "true"} if options.unique else {}
             listed = await client.images(dir_id, variant, listing)
@@ -93,8 +98,9 @@ async def ensure_server(client: ServerClient, options: Options) -> None:
         log.info("Server started at %s", options.server)
 
 
-async def load_or_reuse(client: ServerClient, directory: str, options: Options) -> str:
-    """Load `directory` (or keep it when already current) and return its id."""
+async def load_or_reuse(client: ServerClient, directory: str, options: Options) -> dict[str, Any]:
+    """Load `directory` (or keep it when already current); return the load answer or the
+    directory's entry (both carry `id`, and `extraction` for a video)."""
     if options.unload_first:
         answer = await client.unload()
         log.info("Unloaded first: %s", answer.get("message"))
@@ -108,13 +114,15 @@ async def load_or_reuse(client: ServerClient, directory: str, options: Options) 
         await client.set_timeout(options.timeout)
     if reusable is not None:
         log.info("%s is already loaded; not reloading (use --force-reload)", directory)
-        return reusable["id"]
+        return reusable
     frames = dict([options.frames]) if options.frames else None
+    # A video answers at once (`"wait": false`) and the run follows its extraction with a bar.
+    wait = False if frames or is_video_name(directory) else None
     loaded = await client.load(
-        directory, options.timeout, options.recursive, options.watch, frames=frames
+        directory, options.timeout, options.recursive, options.watch, frames=frames, wait=wait
     )
     log.info("%s", loaded.get("message"))
-    return loaded["id"]
+    return loaded
 
 
 async def _current_entry(

@@ -68,12 +68,14 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     variant_cache_dir: str = str(PROJECT_ROOT / "output" / "variants")
     variant_cache_mb: int = 1024
+    frames_cache_mb: float = 5120.0
     max_pixels: int = 100_000_000
     video_workers: int = 1
     video_max_frames: int = 100_000
     video_follow_idle_seconds: float = 10.0
     upload_max_mb: int = 20
     upload_quota_mb: int = 1024
+    upload_total_mb: int = 5120
     publish_targets: tuple[Target, ...] = ()
     publish_endpoint_url: str | None = None
     publish_workers: int = 8

@@ -7,6 +7,8 @@ document. SVG is deliberately absent: it can carry script, so it is never served
 
 from __future__ import annotations
 
+import os
+
 IMAGE_MEDIA_TYPES: dict[str, str] = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -27,6 +29,10 @@ IMAGE_MEDIA_TYPES: dict[str, str] = {
 }
 
 
+# Files `POST /load-directory` takes as videos: their frames load as a directory.
+VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov"})
+
+
 def media_type_for(name: str) -> str | None:
     """Return the Content-Type for an image file name, or None when it is not a served image.
 
@@ -41,3 +47,8 @@ def media_type_for(name: str) -> str | None:
 def is_image_name(name: str) -> bool:
     """Tell whether a file name has an extension we serve."""
     return media_type_for(name) is not None
+
+
+def is_video_name(path: str) -> bool:
+    """Tell whether `path` names a video file by its extension (case-insensitive)."""
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS

@@ -51,6 +51,17 @@ def seconds(low: float) -> Callable[[str, str], float]:
     return parse
 
 
+def megabytes(name: str, raw: str) -> float:
+    """A finite size in MB, 0 or more; fractions allowed (`0.5` = 512 KiB)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of MB, got {raw!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} must be a number >= 0, got {raw.strip()}")
+    return value
+
+
 def choice(*allowed: str, default: str | None = None) -> Callable[[str, str], str]:
     """One of `allowed` (case-insensitive); empty means `default` when there is one."""
     if len(allowed) == 2:

@@ -195,6 +195,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Size bound of the variant cache in MB; least recently used variants go first.",
     ),
     Setting(
+        "IMAGE_SERVER_FRAMES_CACHE_MB",
+        "frames_cache_mb",
+        "5120",
+        parse.megabytes,
+        "Most MB of video frames kept for videos no loaded directory uses (LRU; 0 = delete"
+        " at unload; fractions allowed).",
+    ),
+    Setting(
         "IMAGE_SERVER_MAX_PIXELS",
         "max_pixels",
         "100000000",
@@ -236,6 +244,13 @@ SETTINGS: tuple[Setting, ...] = (
         "1024",
         parse.int_in(1),
         "Most an upload inbox may hold, in MB; an upload past it gets 413.",
+    ),
+    Setting(
+        "IMAGE_SERVER_UPLOAD_TOTAL_MB",
+        "upload_total_mb",
+        "5120",
+        parse.int_in(1),
+        "Most all upload inboxes together may hold, in MB; an upload past it gets 413.",
     ),
     Setting(
         "IMAGE_SERVER_PUBLISH_TARGETS",

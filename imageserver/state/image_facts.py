@@ -208,3 +208,16 @@ def save_unique(store: Store, root: str, digest: str, distance: int, kept: Any) 
             " VALUES (?, ?, ?, ?)",
             (root, digest, distance, text),
         )
+
+
+def forget_roots(conn: sqlite3.Connection, roots: Iterable[str]) -> None:
+    """Drop what is known of folders the server deleted (an evicted video's frames, an
+    unloaded inbox): nothing can use it again, and it would grow the database forever."""
+    for root in roots:
+        conn.execute("DELETE FROM image_facts WHERE root = ?", (root,))
+        conn.execute("DELETE FROM unique_lists WHERE root = ?", (root,))
+
+
+def forget_directory(conn: sqlite3.Connection, dir_id: str) -> None:
+    """Drop an unloaded directory's load digest (inside the unload's transaction)."""
+    conn.execute("DELETE FROM index_digests WHERE dir_id = ?", (dir_id,))

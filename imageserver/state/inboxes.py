@@ -19,6 +19,8 @@ import sqlite3
 import time
 
 from imageserver.security.confinement import is_within
+from imageserver.state import image_facts
+from imageserver.state.store import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -87,16 +89,31 @@ def used_bytes(conn: sqlite3.Connection, dir_id: str) -> int:
     return int(row.fetchone()[0])
 
 
+def total_bytes(conn: sqlite3.Connection) -> int:
+    """Return the bytes every inbox together holds (IMAGE_SERVER_UPLOAD_TOTAL_MB counts these)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(size), 0) FROM images"
+        " WHERE dir_id IN (SELECT DISTINCT dir_id FROM uploads)"
+    )
+    return int(row.fetchone()[0])
+
+
 def forget(conn: sqlite3.Connection, dir_id: str) -> None:
     """Drop what an inbox held (inside the transaction that unloads it)."""
     conn.execute("DELETE FROM uploads WHERE dir_id = ?", (dir_id,))
 
 
-def remove_owned(root: str | None, real_paths: list[str]) -> None:
-    """Delete the folders among `real_paths` that are inboxes; others are never touched."""
-    for real_path in real_paths:
-        if is_owned(root, real_path):
-            shutil.rmtree(real_path, ignore_errors=True)
+def remove_owned(root: str | None, real_paths: list[str], store: Store | None = None) -> None:
+    """Delete the folders among `real_paths` that are inboxes; others are never touched.
+
+    With `store`, what was known of their images (hashes, facts) is dropped too.
+    """
+    owned = [real_path for real_path in real_paths if is_owned(root, real_path)]
+    for real_path in owned:
+        shutil.rmtree(real_path, ignore_errors=True)
+    if owned and store is not None:
+        with store.write() as conn:
+            image_facts.forget_roots(conn, owned)
 
 
 def remove_orphans(root: str | None, loaded: set[str], now: float | None = None) -> None:

@@ -27,6 +27,14 @@ class IndexReads:
 
     store: Store
 
+    def counts(self) -> tuple[int, int]:
+        """Return how many directories are loaded and how many images they index."""
+        with self.store.read() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(image_count), 0) FROM directories"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def image_names(self, dir_id: str) -> list[str]:
         """Return the indexed names of a directory, sorted in code-point order."""
         rows = self.store.connection().execute(

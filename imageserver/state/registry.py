@@ -8,10 +8,12 @@ imports Flask.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 
 from imageserver.settings.config import Config
+from imageserver.state import frame_cache
 from imageserver.state import frame_rows
 from imageserver.state import image_facts
 from imageserver.state import inboxes
@@ -23,6 +25,7 @@ from imageserver.state.directory import directory_id
 from imageserver.state.directory import meta
 from imageserver.state.directory import next_load_seq
 from imageserver.state.directory import set_meta
+from imageserver.state.frame_cache import FrameCache
 from imageserver.state.index_reads import IndexReads
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.indexer import scan_directory
@@ -41,10 +44,13 @@ class Registry(IndexReads):
         default_timeout_minutes: int,
         idle_mode: bool = False,
         inboxes_root: str | None = None,
+        frames: FrameCache | None = None,
     ) -> None:
         self.store = store
         # The folder of the upload inboxes: an unloaded inbox's folder is deleted with it.
         self.inboxes_root = inboxes_root
+        # Video frame folders: an unloaded video's frames are released to this bounded cache.
+        self.frames = frames
         self.clock = clock
         self._configured_default = default_timeout_minutes
         # IMAGE_SERVER_TIMEOUT_MODE=idle: an image access slides the directory's deadline.
@@ -55,26 +61,30 @@ class Registry(IndexReads):
     @classmethod
     def open(cls, config: Config, clock: timers.Clock) -> Registry:
         """Return the registry of `config`'s state database (not yet initialised)."""
+        store = Store(config.database_path)
         return cls(
-            Store(config.database_path),
+            store,
             clock,
             config.default_timeout_minutes,
             idle_mode=config.timeout_mode == "idle",
             inboxes_root=inboxes.inboxes_root(config.state_dir),
+            frames=FrameCache.for_config(store, config, clock),
         )
 
     # -- start-up -------------------------------------------------------------------------
 
-    def initialise(self) -> None:
+    def initialise(self, first: bool = False) -> None:
         """Create the schema, adopt the configured default timeout and apply stale deadlines.
 
         The default timeout changed at run time (`POST /timeout`) survives a restart, unless
         the configured `IMAGE_SERVER_TIMEOUT` itself changed since: then the new setting wins.
+        `first`: the server's own start, before any worker: a crash's leftovers all go.
         """
         self.store.initialise()
         inboxes.create_schema(self.store.connection())
         image_facts.create_schema(self.store.connection())
         frame_rows.create_schema(self.store.connection())
+        frame_cache.create_schema(self.store.connection())
         configured = str(self._configured_default)
         with self.store.write() as conn:
             if meta(conn, "default_timeout_configured") != configured:
@@ -83,6 +93,8 @@ class Registry(IndexReads):
         self.sweep()
         loaded = {directory.real_path for directory in self.all()}
         inboxes.remove_orphans(self.inboxes_root, loaded)
+        if self.frames is not None:
+            self.frames.sweep_leftovers(0.0 if first else frame_cache.STALE_SECONDS)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -105,14 +117,6 @@ class Registry(IndexReads):
         with self.store.read() as conn:
             rows = conn.execute("SELECT * FROM directories ORDER BY load_seq").fetchall()
         return [Directory.from_row(row) for row in rows]
-
-    def counts(self) -> tuple[int, int]:
-        """Return how many directories are loaded and how many images they index."""
-        with self.store.read() as conn:
-            row = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(image_count), 0) FROM directories"
-            ).fetchone()
-        return int(row[0]), int(row[1])
 
     def default_timeout(self) -> int:
         """Return the server's default timeout in minutes (0 = off)."""
@@ -147,6 +151,9 @@ class Registry(IndexReads):
         dir_id = dir_id or directory_id(real_path)
         now = self.clock()
         with self.store.write() as conn:
+            # Under this lock the frame cache renames evicted folders away: never load one.
+            if not os.path.isdir(real_path):
+                raise FileNotFoundError(real_path)
             if timeout_minutes is None:
                 timeout_minutes = int(meta(conn, "default_timeout") or 0)
             load_seq = next_load_seq(conn)
@@ -174,7 +181,7 @@ class Registry(IndexReads):
         """Unload one directory; return False when it was not loaded."""
         with self.store.write() as conn:
             removed = self._delete(conn, [dir_id])
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return bool(removed)
 
     def unload_current(self) -> bool:
@@ -183,7 +190,7 @@ class Registry(IndexReads):
         with self.store.write() as conn:
             dir_id = current_id(conn)
             removed = self._delete(conn, [dir_id]) if dir_id else []
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return bool(removed)
 
     def set_default_timeout(self, minutes: int) -> Directory | None:
@@ -238,10 +245,16 @@ class Registry(IndexReads):
             # Re-read inside the write lock: a re-load may have re-armed one of them meanwhile.
             removed = self._delete(conn, timers.expired_ids(conn, now))
             upcoming = timers.next_deadline(conn)
-        inboxes.remove_owned(self.inboxes_root, removed)
+        self._released(removed)
         return upcoming
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _released(self, real_paths: list[str]) -> None:
+        """After an unload committed: delete inbox folders, release video frames to the cache."""
+        inboxes.remove_owned(self.inboxes_root, real_paths, self.store)
+        if self.frames is not None:
+            self.frames.release(real_paths)
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, dir_ids: list[str]) -> list[str]:
@@ -256,6 +269,7 @@ class Registry(IndexReads):
             found = row.fetchone()
             if delete_directory(conn, dir_id) and found is not None:
                 inboxes.forget(conn, dir_id)
+                image_facts.forget_directory(conn, dir_id)
                 removed.append(found[0])
         return removed
 

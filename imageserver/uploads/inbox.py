@@ -54,6 +54,7 @@ class Inbox:
         self.registry = registry
         self.max_pixels = config.max_pixels
         self.quota_bytes = config.upload_quota_mb * MIB
+        self.total_bytes = config.upload_total_mb * MIB
         self.root = inboxes.inboxes_root(config.state_dir)
         self.folder = os.path.join(self.root, name)
         self.id = directory_id(self.folder)
@@ -120,14 +121,22 @@ class Inbox:
         return None
 
     def _check_quota(self, new: list[_Checked]) -> None:
+        """:raise UploadError 413: past this inbox's quota, or past every inbox's total."""
         with self.registry.store.read() as conn:
             used = inboxes.used_bytes(conn, self.id)
+            everywhere = inboxes.total_bytes(conn)
         adding = sum(item.spool.size for item in new)
         if used + adding > self.quota_bytes:
             raise too_large(
                 f"The inbox is full: it holds {used // MIB} MB of its "
                 f"{self.quota_bytes // MIB} MB quota (IMAGE_SERVER_UPLOAD_QUOTA_MB); "
                 "unload it or use another inbox"
+            )
+        # Without this bound, new inbox names would each take a full quota, without end.
+        if everywhere + adding > self.total_bytes:
+            raise too_large(
+                f"The inboxes are full: together they hold {everywhere // MIB} MB of "
+                f"{self.total_bytes // MIB} MB (IMAGE_SERVER_UPLOAD_TOTAL_MB); unload an inbox"
             )
 
     def _link_all(self, new: list[_Checked]) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from imageserver.settings.config import Config
+from imageserver.settings.media_types import is_video_name as is_video_name
+from imageserver.state import frame_cache
 from imageserver.state import frame_rows
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.registry import Directory
@@ -36,19 +38,10 @@ from imageserver.web.context import Services
 from imageserver.web.errors import ApiError
 from imageserver.web.schemas import FrameChoice
 
-# Decided by the name first; the probe then refuses what only looks like a video.
-VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mkv", ".mov"})
-FRAMES_FOLDER = "frames"
-
-
-def is_video_name(path: str) -> bool:
-    """Tell whether `path` names a video file by its extension (case-insensitive)."""
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-
 
 def frames_root(config: Config) -> Path:
-    """Return the folder holding every video's extracted frames."""
-    return Path(config.state_dir) / FRAMES_FOLDER
+    """Return the folder holding every video's extracted frames (a bounded cache once unloaded)."""
+    return Path(frame_cache.frames_root(config.state_dir))
 
 
 def is_frames_folder(config: Config, real_path: str) -> bool:
@@ -104,6 +97,23 @@ def load_video(
     if follow and not can_follow():
         raise ApiError(HTTPStatus.BAD_REQUEST, f"A video cannot be watched: {shown}")
     settings = frame_settings(choice)
+    try:
+        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes, follow)
+    except FileNotFoundError:
+        # The frame cache evicted this unloaded folder between our look and the load (the
+        # registry refuses a folder that went): look again, extracting anew if need be.
+        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes, follow)
+
+
+def _load_frames(
+    svc: Services,
+    path: str,
+    real_path: str,
+    shown: str,
+    settings: FrameSettings,
+    timeout_minutes: int | None,
+    follow: bool,
+) -> Directory:
     key = [settings.mode, settings.value, JPEG_QUALITY, FORMAT_VERSION]
     folder = framecache.cache_dir_for(Path(real_path), frames_root(svc.config), key)
     complete = (folder / framecache.MANIFEST).is_file()

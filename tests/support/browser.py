@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
 
-import pytest
-
+from tests.support.parts import missing_part
 from tests.support.waiting import wait_until
 
 CHROMIUM = os.environ.get("GALLERY_CHROMIUM", "/usr/bin/chromium")
@@ -36,13 +35,10 @@ def missing_browser_reason() -> str | None:
 
 
 def require_browser() -> None:
-    """Fail in CI, skip elsewhere, when Chromium or selenium is missing."""
+    """Stop the test when Chromium or selenium is missing (`missing_part`: fails in CI)."""
     reason = missing_browser_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser tests cannot run in CI: {reason}")
-    pytest.skip(f"browser tests need Chromium: {reason}")
+    if reason is not None:
+        missing_part(f"browser tests need Chromium: {reason}")
 
 
 def start_chromium(width: int = 1200, height: int = 900) -> Any:

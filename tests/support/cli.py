@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support.environment import clean_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = PROJECT_ROOT / "load_folder_v2.py"
@@ -32,14 +33,8 @@ class CliResult:
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a run: no IMAGE_SERVER_* or FRAME_BASE_DIR leaking in, no `.env`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("IMAGE_SERVER_") and key != "FRAME_BASE_DIR"
-    }
-    env.update({"HOME": str(home), "IMAGE_SERVER_ENV_FILE": os.devnull, **extra})
-    return env
+    """The environment of a run: a clean one (`clean_env`) with `home` as HOME, plus `extra`."""
+    return clean_env(**{"HOME": str(home), **extra})
 
 
 def run_cli(

@@ -1,7 +1,8 @@
 """Run the real server (granian) with a clock that tests can move.
 
-The clock is real time plus an offset in seconds read from IMAGE_SERVER_TEST_CLOCK_FILE, so a
-test "waits" an hour by writing 3600 to that file. Everything else is the production path:
+The clock is read from IMAGE_SERVER_TEST_CLOCK_FILE (tests/support/clock.py): a frozen time the
+test moves (`at <epoch>`), or real time plus an offset in seconds, so a test "waits" an hour by
+writing to that file. Everything else is the production path:
 the same Config, create_asgi_application and granian runner as `python server.py`.
 """
 
@@ -18,20 +19,17 @@ from imageserver.engines.asgi import create_asgi_application  # noqa: E402
 from imageserver.engines.granian_runner import run  # noqa: E402
 from imageserver.settings.config import Config  # noqa: E402
 from imageserver.state.registry import Registry  # noqa: E402
+from tests.support.clock import read_clock_file  # noqa: E402
 
 
 class FileClock:
-    """Real time plus the offset stored in a file (missing or empty file: no offset)."""
+    """The time the clock file says (tests/support/clock.py): frozen, or real time + offset."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
     def __call__(self) -> float:
-        try:
-            offset = float(Path(self.path).read_text().strip() or 0)
-        except (OSError, ValueError):
-            offset = 0.0
-        return time.time() + offset
+        return read_clock_file(self.path, time.time())
 
 
 def main() -> None:

@@ -46,6 +46,10 @@ class FakeState:
     in_flight: int = 0
     max_in_flight: int = 0
     load_bodies: list[dict] = field(default_factory=list)
+    # A video's `extraction` (docs/API.md#video-in) step by step: the load answers with the
+    # first, each `GET /api/directories/<id>` with the next; the last one repeats.
+    extraction: list[dict] = field(default_factory=list)
+    extraction_step: int = 0
 
     def control(self) -> list[tuple[str, str]]:
         """The requests other than image HEAD/GETs, in order."""
@@ -113,7 +117,14 @@ class FakeImageServer:
             "url_prefix": f"{self.base_url}/d/{DIR_ID}/",
             "time_remaining": None,
             "recursive": False,
+            **self._extraction(),
         }
+
+    def _extraction(self) -> dict:
+        steps = self.state.extraction
+        if not steps:
+            return {}
+        return {"extraction": steps[min(self.state.extraction_step, len(steps) - 1)]}
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -140,6 +151,7 @@ class FakeImageServer:
         return web.json_response({"directories": listed, "current": current})
 
     async def _directory(self, request: web.Request) -> web.Response:
+        self.state.extraction_step += 1
         return web.json_response(self._summary())
 
     async def _images(self, request: web.Request) -> web.Response:

@@ -25,7 +25,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.environment import clean_env
+from tests.support.parts import missing_part
 
 N8N_BIN_ENV = "N8N_BIN"
 N8N_CACHE_ENV = "N8N_CACHE_DIR"
@@ -75,14 +76,11 @@ def find_n8n() -> Path | None:
 
 
 def require_n8n() -> Path:
-    """Return the n8n executable; fail in CI (`CI=true`), skip elsewhere, when it is missing."""
+    """Return the n8n executable, or stop the test (`missing_part`: fails in CI)."""
     found = find_n8n()
-    if found is not None:
-        return found
-    reason = f"n8n is not installed (set {N8N_BIN_ENV}, or install it into {N8N_CACHE_ENV})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    if found is None:
+        missing_part(f"n8n is not installed (bash scripts/install_n8n.sh, or set {N8N_BIN_ENV})")
+    return found
 
 
 def new_id() -> str:
@@ -210,7 +208,7 @@ class N8n:
         self.user_folder = user_folder
         user_folder.mkdir(parents=True, exist_ok=True)
         self.env = {
-            **os.environ,
+            **clean_env(),
             **QUIET_ENV,
             "N8N_USER_FOLDER": str(user_folder),
             # A fixed key: credentials imported in plain text are encrypted with it.

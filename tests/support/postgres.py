@@ -5,7 +5,9 @@ in `IMAGESERVER_PG_BIN`, the `pgserver` wheel (PostgreSQL 16 with pgvector, from
 Debian `/usr/lib/postgresql/*/bin` whose share directory has `vector.control`. PostgreSQL
 refuses to run as root, so under root the cluster belongs to the `postgres` user (override
 with `IMAGESERVER_PG_USER`); the process is started as that user directly, so the PID we hold
-is the postmaster's and teardown signals exactly it.
+is the postmaster's and teardown signals exactly it. That user may not reach the binaries (a
+checkout in a private folder, mode 0700 as `mktemp -d` makes it, holds the venv's `pgserver`):
+then the installation is copied into the cluster's own folder, which the user owns.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.support.parts import missing_part
 from tests.support.server import free_port
 
 PG_BIN_ENV = "IMAGESERVER_PG_BIN"
 PG_USER_ENV = "IMAGESERVER_PG_USER"
 START_DEADLINE_SECONDS = 30
+# The parts of an installation PostgreSQL reads at run time (it finds lib/ and share/ relative
+# to its binaries, so a copy of these runs from anywhere).
+INSTALL_PARTS = ("bin", "lib", "share")
 
 
 def _has_vector(bin_dir: Path) -> bool:
@@ -56,17 +60,14 @@ def find_pg_bin() -> Path | None:
 
 
 def require_pg_bin() -> Path:
-    """Return a pgvector-capable `bin` directory; fail in CI (`CI=true`), skip elsewhere."""
+    """Return a pgvector-capable `bin` directory, or stop the test (`missing_part`)."""
     found = find_pg_bin()
-    if found is not None:
-        return found
-    reason = f"no PostgreSQL with pgvector (pip install pgserver, or set {PG_BIN_ENV})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    if found is None:
+        missing_part(f"no PostgreSQL with pgvector (pip install pgserver, or set {PG_BIN_ENV})")
+    return found
 
 
-def _owner_kwargs() -> dict[str, Any]:
+def owner_kwargs() -> dict[str, Any]:
     """Popen arguments that drop root to the cluster's owner (nothing when not root)."""
     if os.geteuid() != 0:
         return {}
@@ -75,6 +76,42 @@ def _owner_kwargs() -> dict[str, Any]:
     except KeyError:  # a machine without Debian's postgresql packages: any unprivileged user
         user = pwd.getpwnam("nobody")
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def owner_passes(owner: dict[str, Any], flag: str, path: Path) -> bool:
+    """True when the cluster's owner passes `test FLAG path` (`-x`: may run it, `-w`: write)."""
+    return subprocess.run(["test", flag, str(path)], check=False, **owner).returncode == 0
+
+
+def reachable_bin(owner: dict[str, Any], bin_dir: Path, root: Path) -> Path:
+    """`bin_dir` when the owner can run its binaries, else that of a copy inside `root`.
+
+    :raise RuntimeError: not even the copy runs as the owner (the message says which path).
+    """
+    if owner_passes(owner, "-x", bin_dir / "initdb"):
+        return bin_dir
+    copied = copy_installation(bin_dir.parent, root / "pginstall")
+    if not owner_passes(owner, "-x", copied / "initdb"):
+        raise RuntimeError(f"user {owner['user']} can run neither {bin_dir} nor its copy {copied}")
+    return copied
+
+
+def copy_installation(install: Path, copy: Path) -> Path:
+    """Copy an installation (`INSTALL_PARTS`) into `copy`, keeping the layout; return its bin.
+
+    pgserver's wheel is `<site>/pgserver/pginstall`, with the shared libraries auditwheel
+    moved to `<site>/pgserver.libs`, which the binaries find through `$ORIGIN/../../..`:
+    the copy keeps those two levels and that folder.
+    """
+    package = install.parent
+    mirrored = copy / package.name / install.name
+    for part in INSTALL_PARTS:
+        if (install / part).is_dir():
+            shutil.copytree(install / part, mirrored / part, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return mirrored / "bin"
 
 
 class PostgresServer:
@@ -92,17 +129,19 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         """Create the cluster, start it, and wait until it answers `SELECT 1`."""
-        owner = _owner_kwargs()
+        owner = owner_kwargs()
         if owner:
-            os.chown(self.root, owner["user"], owner["group"])
+            self._hand_over(owner)
         data = self.root / "data"
-        subprocess.run(
+        initdb = subprocess.run(
             [str(self.bin_dir / "initdb"), "-D", str(data), "-U", self.user, "-A", "trust"]
             + ["--no-sync", "-E", "UTF8"],
-            check=True,
             capture_output=True,
+            text=True,
             **owner,
         )
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed ({self.bin_dir}):\n{initdb.stderr}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it until stop()
         self.process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1"]
@@ -116,6 +155,19 @@ class PostgresServer:
         self._wait_until_ready()
         self.sql("CREATE EXTENSION IF NOT EXISTS vector")
         return self
+
+    def _hand_over(self, owner: dict[str, Any]) -> None:
+        """Give the cluster's folder to `owner`, and binaries it can run (a copy if need be).
+
+        :raise RuntimeError: the owner cannot write the folder (a private TMPDIR).
+        """
+        os.chown(self.root, owner["user"], owner["group"])
+        if not owner_passes(owner, "-w", self.root):
+            raise RuntimeError(
+                f"user {owner['user']} cannot reach {self.root}: set TMPDIR to a folder "
+                "every user can enter (PostgreSQL will not run as root)"
+            )
+        self.bin_dir = reachable_bin(owner, self.bin_dir, self.root)
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_DEADLINE_SECONDS

@@ -25,6 +25,7 @@ import requests
 from botocore.config import Config as BotoConfig
 from moto.server import ThreadedMotoServer
 
+from tests.support.environment import clean_env
 from tests.support.waiting import WaitTimeout
 from tests.support.waiting import wait_until
 
@@ -147,7 +148,7 @@ def seaweed_s3(data_dir: Path, bucket: str) -> Iterator[str]:
         "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
         *(f"-{name}.port={port}" for name, port in ports.items()),
     ]  # fmt: skip
-    env = {**os.environ, **aws_env(), "S3_BUCKET": bucket}
+    env = clean_env(**aws_env(), S3_BUCKET=bucket)
     log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - the process owns it
     process = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.environment import clean_env
 from tests.support.waiting import WaitTimeout
 from tests.support.waiting import wait_until
 
@@ -45,9 +46,7 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.clock_file = clock_file
-        self.env = {
-            **os.environ,
-            "IMAGE_SERVER_ENV_FILE": os.devnull,
+        settings = {
             "IMAGE_SERVER_HOST": "127.0.0.1",
             "IMAGE_SERVER_PORT": str(self.port),
             "IMAGE_SERVER_STATE_DIR": str(state_dir),
@@ -55,8 +54,9 @@ class ServerProcess:
             "IMAGE_SERVER_WORKERS": str(workers),
             "IMAGE_SERVER_THREADS": str(threads),
             "IMAGE_SERVER_LOG_LEVEL": "warning",
-            **(env or {}),
         }
+        # The developer's settings stay out (tests/support/environment.py); `env` wins.
+        self.env = clean_env(**{**settings, **(env or {})})
         if clock_file is not None:
             self.env["IMAGE_SERVER_TEST_CLOCK_FILE"] = str(clock_file)
         self.process: subprocess.Popen[bytes] | None = None

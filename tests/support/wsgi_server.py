@@ -6,7 +6,6 @@ real, single-threaded WSGI server. The process is stopped by its PID when the bl
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.environment import clean_env
 from tests.support.server import PROJECT_ROOT
 from tests.support.server import free_port
 from tests.support.waiting import wait_until
@@ -24,12 +24,10 @@ from tests.support.waiting import wait_until
 def wsgiref_server(state_dir: Path) -> Iterator[str]:
     """Run `imageserver.wsgi:application` under wsgiref; yield its base URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "IMAGE_SERVER_ENV_FILE": os.devnull,
-        "IMAGE_SERVER_STATE_DIR": str(state_dir),
-        "IMAGE_SERVER_VARIANT_CACHE_DIR": str(state_dir / "variants"),
-    }
+    env = clean_env(
+        IMAGE_SERVER_STATE_DIR=str(state_dir),
+        IMAGE_SERVER_VARIANT_CACHE_DIR=str(state_dir / "variants"),
+    )
     code = (
         "from wsgiref.simple_server import make_server, WSGIRequestHandler\n"
         "from imageserver.wsgi import application\n"

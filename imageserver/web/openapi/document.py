@@ -34,6 +34,8 @@ from imageserver.web.openapi.schemas import STRING
 from imageserver.web.openapi.schemas import component_schemas
 from imageserver.web.openapi.schemas import query_parameters
 from imageserver.web.openapi.schemas import response_spec
+from imageserver.web.openapi.sheets import sheet_url_paths
+from imageserver.web.openapi.sheets import sheet_url_schemas
 from imageserver.web.openapi.uploads import upload_paths
 from imageserver.web.openapi.uploads import upload_schemas
 from imageserver.web.schemas import PageQuery
@@ -109,6 +111,7 @@ def build_paths(config: Config) -> dict[str, Any]:
             "delete": delete,
         },
         "/api/directories/{id}/images": ops.read_path(page, parameters=[DIRECTORY_ID]),
+        **sheet_url_paths(ops),
         "/api/directories/{id}/datauris": {
             "parameters": [DIRECTORY_ID],
             **ops.write_path(datauris),
@@ -195,7 +198,12 @@ def build_document(config: Config) -> dict[str, Any]:
         },
         "paths": build_paths(config),
         "components": {
-            "schemas": {**component_schemas(), **publish_schemas(), **upload_schemas()},
+            "schemas": {
+                **component_schemas(),
+                **publish_schemas(),
+                **upload_schemas(),
+                **sheet_url_schemas(),
+            },
             "securitySchemes": {BEARER: bearer},
         },
     }

@@ -1,6 +1,7 @@
-"""The directories API: every loaded directory, one by id, unload by id, paged listings.
+"""The directories API: every loaded directory, one by id, unload by id, paged listings,
+and the URL of a contact sheet (signed when the server signs URLs).
 
-docs/API.md#several-directories.
+docs/API.md#several-directories, docs/API.md#get-apidirectoriesidsheet-url.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from imageserver.web.context import services
 from imageserver.web.errors import ApiError
 from imageserver.web.routes import payloads
 from imageserver.web.routes.auth import require_token
+from imageserver.web.routes.variants import requested_variant
 from imageserver.web.routes.variants import variant_query_params
 from imageserver.web.schemas import PageQuery
+from imageserver.web.schemas import SheetQuery
 from imageserver.web.schemas import parse_query
+from imageserver.web.sheets import SHEET_NAME
+from imageserver.web.sheets import cells
+from imageserver.web.sheets import selected_names
 from imageserver.web.urls import image_url
 from imageserver.web.urls import public_base_url
 from imageserver.web.video_loading import extraction_of
@@ -124,6 +130,25 @@ def list_images(dir_id: str) -> Response:
             "next": next_url,
         }
     )
+
+
+@bp.get("/<dir_id>/sheet-url")
+def sheet_url(dir_id: str) -> Response:
+    """Return the absolute URL of a contact sheet, signed when the server signs URLs.
+
+    Takes the sheet's own query (`names` or `from` + `count`, `cols`, the variant
+    parameters) and checks it as the sheet would, so the URL answers 200.
+    :raise 404: unknown id or frame. :raise 422: bad parameters.
+    """
+    svc = services()
+    directory = _loaded(dir_id)
+    query = parse_query(SheetQuery, request.args.to_dict())
+    requested_variant(request.args, signed=bool(svc.config.signing_key))
+    names = selected_names(svc, directory, query)
+    cells(svc, directory, names)  # every frame exists, or the 404 the sheet would give
+    params = {k: v for k, v in request.args.items() if k not in ("exp", "sig")}
+    url = image_url(svc.config, directory.id, SHEET_NAME, svc.clock(), params=params)
+    return jsonify({"url": url, "names": names})
 
 
 def _rows(
