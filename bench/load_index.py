@@ -123,6 +123,8 @@ def measure(
     return IndexMeasurement(
         count=count,
         load_ms=statistics.median([first_ms, *more_ms]),
+        first_load_ms=first_ms,
+        reload_ms=statistics.median(more_ms) if more_ms else first_ms,
         status_ms=status_ms,
         status_bytes=len(status.content),
         page_offset=max(0, count - PAGE_LIMIT),

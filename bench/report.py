@@ -133,6 +133,8 @@ def index_lines(m: IndexMeasurement) -> list[tuple[str, str]]:
     grown = m.rss_after - m.rss_before
     return [
         (f"`POST /load-directory` ({m.count:,} files)", f"{m.load_ms:.0f} ms"),
+        ("of which the first load (a new folder)", f"{m.first_load_ms:.0f} ms"),
+        ("and the re-loads (the same files), median", f"{m.reload_ms:.0f} ms"),
         ("`GET /` (full `image_list`)", f"{_ms(m.status_ms)} ms, {m.status_bytes:,} bytes"),
         (
             f"listing page `?offset={m.page_offset}&limit=1000`",

@@ -124,7 +124,7 @@ def test_unique_frames_go_to_the_model_one_sheet_per_n(
 
 def test_scene_mode_and_dry_run_ask_no_model(api, stub, video, tmp_path: Path) -> None:
     out = tmp_path / "model.json"
-    result = run_script(api, stub, out, str(video.path), "--scene", "0.005", "--dry-run", key=False)
+    result = run_script(api, stub, out, str(video.path), "--scene", "0.3", "--dry-run", key=False)
     result = read_result(result, out)
     assert result["id"].startswith("talk-scene")
     kept = [frame for sheet in result["sheets"] for frame in sheet["frames"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,45 @@ def test_reload_reindexes(tmp_path, clock, two_dirs):
 )
 def test_remaining_time_is_in_whole_minutes(seconds, text):
     assert format_remaining(1000.0 + seconds, 1000.0) == text
+
+
+def index_rows(registry: Registry, dir_id: str) -> list[tuple]:
+    with registry.store.read() as conn:
+        query = "SELECT name, size, mtime_ns FROM images WHERE dir_id = ? ORDER BY name"
+        return [tuple(row) for row in conn.execute(query, (dir_id,))]
+
+
+def test_a_reload_of_unchanged_files_keeps_the_index_and_moves_the_load(tmp_path, clock, two_dirs):
+    a, _ = two_dirs
+    registry = open_registry(tmp_path, clock)
+    first = load(registry, a, minutes=5)
+    rows = index_rows(registry, first.id)
+    clock.advance(60)
+    again = load(registry, a, minutes=5)
+    assert again.load_seq > first.load_seq and again.deadline == first.deadline + 60
+    assert again.image_count == 3 and index_rows(registry, again.id) == rows
+    # The same files with another mtime are another index: the rows are written again.
+    touched = a / "frame_000001.jpg"
+    info = touched.stat()
+    os.utime(touched, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+    third = load(registry, a)
+    assert ("frame_000001.jpg", info.st_size, info.st_mtime_ns + 10**9) in index_rows(
+        registry, third.id
+    )
+
+
+def test_a_reload_after_a_live_change_writes_the_index_again(tmp_path, clock, two_dirs):
+    a, _ = two_dirs
+    registry = open_registry(tmp_path, clock)
+    first = load(registry, a)
+    with registry.store.write() as conn:  # what a live folder's batch does to the index
+        conn.execute(
+            "DELETE FROM images WHERE dir_id = ? AND name = 'frame_000000.jpg'", (first.id,)
+        )
+        conn.execute("UPDATE directories SET delta_seq = 1 WHERE id = ?", (first.id,))
+    again = load(registry, a)
+    assert [row[0] for row in index_rows(registry, again.id)] == [
+        "frame_000000.jpg",
+        "frame_000001.jpg",
+        "frame_000002.jpg",
+    ]

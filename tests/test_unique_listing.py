@@ -16,6 +16,7 @@ import pytest
 from imageserver.frames import catalog
 from imageserver.frames import phash
 from imageserver.state import image_facts
+from imageserver.state import index_hashes
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.store import Store
 from imageserver.web import frame_listing
@@ -128,3 +129,41 @@ def test_a_load_records_the_digest_a_listing_would_compute(tmp_path):
     with store.read() as conn:
         assert image_facts.index_digest(conn, again.id) == recorded
     store.close()
+
+
+def test_the_hex_collapse_keeps_what_the_int_collapse_keeps():
+    rng = random.Random(5)
+    for _ in range(2000):
+        # Few distinct values, so runs of equal hashes (the text shortcut) are common.
+        values = [rng.choice([None, *(rng.getrandbits(8) for _ in range(4))]) for _ in range(30)]
+        texts = ["" if v is None else format(v, "02x") for v in values]
+        distance = rng.randint(0, 6)
+        assert phash.kept_indices_hex(texts, distance) == phash.kept_indices(values, distance)
+
+
+def test_index_hashes_are_in_name_order_with_missing_and_unreadable_marked(tmp_path):
+    store = Store(str(tmp_path / "state.sqlite3"))
+    store.initialise()
+    image_facts.create_schema(store.connection())
+    names = ["b.jpg", "a,1.jpg", "c.jpg", "é.jpg"]  # a comma: names are split on NUL
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT INTO images (dir_id, name, size, mtime_ns) VALUES ('d', ?, 10, 20)",
+            [(n,) for n in names],
+        )
+    facts = [
+        FileFacts("a,1.jpg", 10, 20, "ab" * 46, 1, 1, "JPEG"),
+        FileFacts("b.jpg", 10, 20, None, None, None, None),  # unreadable
+        FileFacts("c.jpg", 11, 20, "cd" * 46, 1, 1, "JPEG"),  # stale: another size
+    ]
+    image_facts.save(store, "/root", facts)
+    with store.read() as conn:
+        index = index_hashes.read(conn, "d", "/root")
+        empty = index_hashes.read(conn, "nothing", "/root")
+        some = index_hashes.sizes(conn, "d", ["é.jpg", "gone.jpg"])
+        every = index_hashes.sizes(conn, "d")
+    assert index.names == sorted(names)
+    assert index.hashes == ["ab" * 46, "", index_hashes.MISSING, index_hashes.MISSING]
+    assert index.missing() == [2, 3]
+    assert some == {"é.jpg": (10, 20)} and sorted(every) == sorted(names)
+    assert empty.names == empty.hashes == [] and empty.missing() == []

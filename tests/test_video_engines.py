@@ -67,8 +67,9 @@ def test_scene_mode_hits_change_points(videos, tmp_path, kind):
         rec.path, tmp_path, frames.FrameSettings("scene", frames.DEFAULT_SCENE)
     )
     times = list(res.frames.values())
-    # Exactly the first frame plus one per change: cursor and clock never trigger.
-    assert times == pytest.approx([0.0, *rec.change_points])
+    # Exactly the first frame plus one per change, kept once settled (one frame after the
+    # change): cursor and clock never trigger.
+    assert times == pytest.approx([0.0] + [c + 1 / FPS for c in rec.change_points])
 
 
 @pytest.mark.parametrize("kind", ["mp4", "webm"])

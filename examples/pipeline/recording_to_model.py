@@ -1,7 +1,7 @@
 """A recording in, unique frames out, one contact sheet per N frames sent to a vision model.
 
     python examples/pipeline/recording_to_model.py talk.mp4                  # 1 frame/s, 9/sheet
-    python examples/pipeline/recording_to_model.py talk.mp4 --scene 0.01 --per-sheet 16
+    python examples/pipeline/recording_to_model.py talk.mp4 --scene 0.3 --per-sheet 16
     python examples/pipeline/recording_to_model.py talk.mp4 --dry-run       # no model call
 
 Everything happens on the server; this script only speaks HTTP (standard library):
@@ -64,7 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("video", type=Path, help="the recording, a path on the server's machine")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--fps", type=float, help="frames per second to cut (default 1)")
-    how.add_argument("--scene", type=float, help="cut on scene changes above T (0 < T < 1)")
+    how.add_argument(
+        "--scene", type=float, help="one frame per new screen, T: share changed (0.3; docs/API.md)"
+    )
     parser.add_argument("--per-sheet", type=int, default=9, help="frames per sheet (default 9)")
     parser.add_argument("--preset", default="claude", help="sheet preset (default claude)")
     parser.add_argument("--distance", type=int, help="near-duplicate distance (server default)")

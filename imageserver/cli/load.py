@@ -177,7 +177,9 @@ def _add_video_flags(parser: argparse.ArgumentParser) -> None:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--fps", type=_positive_float, help="video: frames per second (default 1)")
     choice.add_argument(
-        "--scene", type=_positive_float, help="video: a frame when the picture changed by > T"
+        "--scene",
+        type=_positive_float,
+        help="video: a frame per new screen (T: share of it changed, e.g. 0.3)",
     )
     choice.add_argument("--every", type=_positive_int, help="video: every N-th frame")
     parser.add_argument(

@@ -23,7 +23,10 @@ from array import array
 from collections.abc import Iterable
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import compress
 from operator import itemgetter
+from operator import ne
+from operator import not_
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +146,31 @@ def kept_indices(hashes: Sequence[int | None], distance: int = DEFAULT_DISTANCE)
             continue
         kept.append(i)
         last = h
+    return kept
+
+
+def kept_indices_hex(hexes: Sequence[str], distance: int = DEFAULT_DISTANCE) -> list[int]:
+    """`kept_indices` for hashes as hex text ("" for an unreadable file: None there).
+
+    A screen recording's frames come in runs of identical hashes, and a frame equal to the
+    one before it is kept exactly when that one is (equal hashes are 0 bits apart), unless
+    both are unreadable (those are always kept). So only the first frame of each run and the
+    unreadable ones are walked in Python; finding them is done in C.
+    """
+    count = len(hexes)
+    if count == 0:
+        return []
+    changes = compress(range(1, count), map(ne, hexes[1:], hexes))
+    unreadable = compress(range(count), map(not_, hexes))
+    kept: list[int] = []
+    last: int | None = None
+    for i in sorted({0, *changes, *unreadable}):
+        text = hexes[i]
+        value = int(text, 16) if text else None
+        if value is not None and last is not None and (value ^ last).bit_count() <= distance:
+            continue
+        kept.append(i)
+        last = value
     return kept
 
 

@@ -118,32 +118,6 @@ def save(store: Store, root: str, facts: Iterable[FileFacts]) -> None:
         conn.execute("DELETE FROM unique_lists WHERE root = ?", (root,))
 
 
-# The index of one directory joined with the stored rows of its folder, in name order: the
-# size/mtime check is done by SQLite, so only a name, two ints and a hash cross into Python.
-_INDEX_HASHES = """
-SELECT i.name, i.size, i.mtime_ns, f.hash, f.size IS NOT NULL
-FROM images AS i
-LEFT JOIN image_facts AS f
-    ON f.root = ? AND f.name = i.name AND f.size = i.size AND f.mtime_ns = i.mtime_ns
-WHERE i.dir_id = ?
-ORDER BY i.name
-"""
-
-
-def index_hashes(
-    conn: sqlite3.Connection, dir_id: str, root: str
-) -> list[tuple[str, int, int, str | None, int]]:
-    """Return `(name, size, mtime_ns, hash, current)` for every indexed name of `dir_id`.
-
-    `current` is 1 when a stored row under `root` still describes the file (its `hash` may
-    be None: unreadable), 0 when the row is missing or stale (`hash` is then None). One
-    query, plain tuples: the whole-folder `?unique=true` reads 100,000 rows this way.
-    """
-    cursor = conn.cursor()
-    cursor.row_factory = None  # tuples, not sqlite3.Row: a third of the time at 100,000 rows
-    return cursor.execute(_INDEX_HASHES, (root, dir_id)).fetchall()
-
-
 def digest_of(rows: Sequence[tuple[str, int, int]]) -> str:
     """A digest of index rows `(name, size, mtime_ns)`, taken in Python's name order.
 
@@ -157,14 +131,24 @@ def digest_of(rows: Sequence[tuple[str, int, int]]) -> str:
     return f"{len(ordered)}-{digest.hexdigest()}"
 
 
-def remember_load_digest(
-    conn: sqlite3.Connection, dir_id: str, load_seq: int, rows: Sequence[tuple[str, int, int]]
-) -> None:
-    """Record the digest of the index a load just wrote (inside the load's transaction)."""
+def remember_load_digest(conn: sqlite3.Connection, dir_id: str, load_seq: int, digest: str) -> None:
+    """Record the `digest_of` the index a load just wrote (inside the load's transaction)."""
     conn.execute(
         "INSERT OR REPLACE INTO index_digests (dir_id, load_seq, digest) VALUES (?, ?, ?)",
-        (dir_id, load_seq, digest_of(rows)),
+        (dir_id, load_seq, digest),
     )
+
+
+def recorded_digest(conn: sqlite3.Connection, dir_id: str) -> str | None:
+    """The digest the last load of `dir_id` recorded, while no live-folder batch changed the
+    index since (then the index's rows are exactly those of the digest); else None."""
+    row = conn.execute(
+        "SELECT g.digest FROM index_digests AS g JOIN directories AS d"
+        " ON d.id = g.dir_id AND d.load_seq = g.load_seq AND d.delta_seq = 0"
+        " WHERE g.dir_id = ?",
+        (dir_id,),
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
@@ -175,14 +159,9 @@ def index_digest(conn: sqlite3.Connection, dir_id: str) -> str:
     The load's recorded digest when no live-folder batch changed the index since; otherwise
     it is read from the index (about 60 ms at 100,000 names).
     """
-    row = conn.execute(
-        "SELECT g.digest FROM index_digests AS g JOIN directories AS d"
-        " ON d.id = g.dir_id AND d.load_seq = g.load_seq AND d.delta_seq = 0"
-        " WHERE g.dir_id = ?",
-        (dir_id,),
-    ).fetchone()
-    if row is not None:
-        return row[0]
+    recorded = recorded_digest(conn, dir_id)
+    if recorded is not None:
+        return recorded
     cursor = conn.cursor()
     cursor.row_factory = None
     query = "SELECT name, size, mtime_ns FROM images WHERE dir_id = ?"

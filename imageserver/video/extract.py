@@ -3,10 +3,10 @@
 Modes (exactly one):
 
 * ``fps=F`` (default 1): for each k = 0, 1, 2, ... the first frame at or after k/F seconds.
-* ``scene=T``: the first frame, then a frame whenever the picture differs from the LAST CHOSEN
-  frame by more than T, where the difference is the mean absolute difference of 64x36 grayscale
-  thumbnails divided by 255 (so 0..1; a full black/white swap is 1). Comparing with the last
-  chosen frame, not the previous one, catches slow scrolls and fades as well as cuts.
+* ``scene=T``: the first frame, then a frame whenever the share of the on-screen content that
+  changed since the LAST CHOSEN frame is above T (0..1) and the picture has settled; the
+  measure is defined in ``scene.py`` (0.3 catches scrolls, new pages and windows, never the
+  pointer or a clock).
 * ``every=N``: decoded frames 0, N, 2N, ...
 
 The cache folder is ``<root>/<stem-slug>-<16 hex>``, keyed by the video's real path, size,
@@ -43,7 +43,7 @@ from imageserver.video.writer import FrameWriter
 FORMAT_VERSION = 1  # part of the cache key: bump when output for the same settings changes
 JPEG_QUALITY = 90
 DEFAULT_FPS = 1.0
-DEFAULT_SCENE = 0.005  # cursor/clock noise <= 0.0006, smallest real change (text panel) 0.010
+DEFAULT_SCENE = 0.3  # share of the content (scene.py): pointer/clock < 0.02, new text >= 0.5
 SEEK_MIN_GAP = 2.0  # seconds of decoding a seek must skip to be worth a decoder flush
 ProgressFn = Callable[[int, "int | None"], None]
 FrameFn = Callable[[str, float], None]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from imageserver.frames import catalog
 from imageserver.frames import phash
 from imageserver.state import frame_rows
 from imageserver.state import image_facts
+from imageserver.state import index_hashes
 from imageserver.state.image_facts import FileFacts
 from imageserver.state.indexer import ImageEntry
 from imageserver.state.registry import Directory
@@ -69,55 +69,73 @@ def kept_frames(
 
     A list another worker (or an earlier load of the same files) stored is reused when the
     index digest matches. Otherwise one query reads the index with the stored hashes that
-    still hold, hashes missing from the state database are computed (a thread pool), and
-    only kept frames become dicts; the result is stored for the other workers.
+    still hold (`index_hashes`), hashes missing from the state database are computed (a
+    thread pool), and only kept frames become dicts; the result is stored for the other
+    workers. Everything read comes from one snapshot, so the digest names exactly those rows.
     """
     key = (directory.id, directory.load_seq, directory.delta_seq, distance)
     cached = _kept.get(key)
     if cached is not None:
         return cached
     store, root = svc.registry.store, directory.real_path
-    with store.read() as conn:  # one snapshot: the digest names exactly the rows read
+    with store.read() as conn:
         digest = image_facts.index_digest(conn, directory.id)
         stored = image_facts.stored_unique(conn, root, digest, distance)
         kept = None if stored is None else _from_stored(stored, times)
-        rows = [] if kept is not None else image_facts.index_hashes(conn, directory.id, root)
+        if kept is None:
+            index = index_hashes.read(conn, directory.id, root)
+            missing = index.missing()
+            # The common case (every hash stored) collapses here and reads the sizes of
+            # the kept frames only; files to hash need every size, read while we are here.
+            positions = None if missing else phash.kept_indices_hex(index.hashes, distance)
+            wanted = None if missing else [index.names[i] for i in positions]
+            known = index_hashes.sizes(conn, directory.id, wanted)
     if kept is None:
-        kept, runs = _collapse(svc, directory, rows, distance, times)
+        if missing:
+            _hash_missing(svc, directory, index, missing, known)
+            positions = phash.kept_indices_hex(index.hashes, distance)
+        kept, runs = _collapse(index, positions, known, times)
         image_facts.save_unique(store, root, digest, distance, runs)
     return _remember(_kept, key, kept)
 
 
-def _collapse(
+def _hash_missing(
     svc: Services,
     directory: Directory,
-    rows: list[tuple[str, int, int, str | None, int]],
-    distance: int,
+    index: index_hashes.IndexHashes,
+    missing: list[int],
+    known: dict[str, tuple[int, int]],
+) -> None:
+    """Compute (and store) the facts of the files without a current row; fill their hashes."""
+    entries = [ImageEntry(index.names[i], *known[index.names[i]]) for i in missing]
+    found = catalog.ensure(svc.registry.store, directory.real_path, entries)
+    for i, entry in zip(missing, entries, strict=True):
+        index.hashes[i] = found[entry.name].hash or ""
+
+
+def _collapse(
+    index: index_hashes.IndexHashes,
+    positions: list[int],
+    known: dict[str, tuple[int, int]],
     times: dict[str, float] | None,
 ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
-    """The kept frames, and `[name, size, mtime_ns, duplicates, last dropped name]` each."""
-    rows.sort(key=itemgetter(0))  # Python's order, as `collapse` walks (~free: SQL sorted)
-    hashes = [None if h is None else int(h, 16) for _, _, _, h, _ in rows]
-    missing = [(i, ImageEntry(*row[:3])) for i, row in enumerate(rows) if not row[4]]
-    if missing:
-        store, root = svc.registry.store, directory.real_path
-        found = catalog.ensure(store, root, [entry for _, entry in missing])
-        for i, entry in missing:
-            hashes[i] = catalog.hash_value(found[entry.name])
-    positions = phash.kept_indices(hashes, distance)
-    ends = positions[1:] + [len(rows)] if positions else []
+    """The kept frames (at `positions`), and `[name, size, mtime_ns, duplicates, last
+    dropped name]` each."""
+    names = index.names
+    ends = positions[1:] + [len(names)] if positions else []
     kept, runs = [], []
     for start, end in zip(positions, ends, strict=True):
-        name, size, mtime_ns = rows[start][:3]
+        name = names[start]
+        size, mtime_ns = known[name]
         row: dict[str, Any] = {"name": name, "size": size, "mtime_ns": mtime_ns}
         if times is not None and name in times:
             row["t"] = times[name]
         row["duplicates"] = end - start - 1
         if times is not None:
-            _add_span(row, times, [r[0] for r in rows[start + 1 : end]])
+            _add_span(row, times, names[start + 1 : end])
         kept.append(row)
         runs.append(
-            [name, size, mtime_ns, end - start - 1, rows[end - 1][0] if end - start > 1 else None]
+            [name, size, mtime_ns, end - start - 1, names[end - 1] if end - start > 1 else None]
         )
     return kept, runs
 

@@ -46,8 +46,10 @@ class FrameChoice(BaseModel):
         default=None,
         gt=0,
         lt=1,
-        description="A frame whenever the picture changed by more than this (0..1) since the "
-        "last chosen frame.",
+        description="A frame for each new screen: T (0..1) is the share of the on-screen "
+        "content that must have changed since the last chosen frame, once the picture has "
+        "settled (0.3: a scroll, a new page or window; about 0.05: a small dialog; the pointer "
+        "and a clock stay under 0.02). See docs/API.md.",
     )
     every: int | None = Field(default=None, ge=1, description="Every N-th decoded frame.")
 
