@@ -25,7 +25,8 @@ serve: run  ## same as run
 test: install  ## install, then run the whole test suite
 	$(BIN)/python -m pytest
 
-SCRIPTS := persistent_run.sh run_with_progress.sh unload_directory.sh setup_ngrok.sh scripts/common.sh scripts/install_n8n.sh
+SCRIPTS := persistent_run.sh run_with_progress.sh unload_directory.sh setup_ngrok.sh scripts/common.sh scripts/install_n8n.sh \
+	scripts/install_mcp_inspector.sh
 
 lint: install  ## ruff check, ruff format --check, shellcheck
 	$(BIN)/ruff check .

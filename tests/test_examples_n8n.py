@@ -31,8 +31,11 @@ from tests.support.vendor_stub import VECTOR
 from tests.support.vendor_stub import VendorStub
 
 WORKFLOWS = sorted((PROJECT_ROOT / "examples" / "n8n").glob("*.json"))
-SERVER_PREFIX = re.compile(r"^=\{\{ (?:\$json|\$\('Settings'\)\.item\.json)\.image_server \}\}")
+SERVER_PREFIX = re.compile(
+    r"^=\{\{ (?:\$json|\$\('Settings'\)\.(?:item|first\(\))\.json)\.image_server \}\}"
+)
 TOKEN = "n8n-test-token"
+MCP_CLIENT_TOOL = "@n8n/n8n-nodes-langchain.mcpClientTool"
 pytestmark = pytest.mark.timeout(300)  # each n8n command starts n8n afresh: seconds apiece
 VECTOR_TEXT = "[" + ",".join(f"{value:g}" for value in VECTOR) + "]"  # pgvector's text form
 
@@ -106,6 +109,7 @@ def test_the_workflows_of_the_issues_are_shipped() -> None:
         "02-voyage-embeddings-pgvector.json",
         "03-cohere-datauri-embeddings.json",
         "04-binary-to-url.json",
+        "05-agent-over-mcp.json",
     ]
 
 
@@ -119,10 +123,13 @@ def test_credentials_are_placeholders_and_no_secret_is_shipped(path: Path) -> No
 
 
 def server_routes(workflow: dict) -> set[tuple[str, str]]:
-    """(method, path template) of every HTTP node that calls the image server."""
+    """(method, path template) of every HTTP or MCP client node that calls the image server."""
     routes = set()
     for node in workflow["nodes"]:
         url = node["parameters"].get("url", "")
+        endpoint = node["parameters"].get("endpointUrl", "")
+        if node["type"] == MCP_CLIENT_TOOL and SERVER_PREFIX.match(endpoint):
+            routes.add(("post", SERVER_PREFIX.sub("", endpoint)))  # JSON-RPC over POST
         if node["type"] == "n8n-nodes-base.httpRequest" and SERVER_PREFIX.match(url):
             path = SERVER_PREFIX.sub("", url).split("?", 1)[0]
             method = node["parameters"].get("method", "GET").lower()
@@ -139,7 +146,7 @@ def served_routes(server_url: str) -> set[tuple[str, str]]:
     }
 
 
-def test_every_route_the_workflows_call_is_in_openapi(shared_server) -> None:
+def test_every_route_the_workflows_call_is_served(shared_server) -> None:
     called = set().union(*(server_routes(json.loads(p.read_text())) for p in WORKFLOWS))
     assert called == {
         ("post", "/load-directory"),
@@ -147,8 +154,14 @@ def test_every_route_the_workflows_call_is_in_openapi(shared_server) -> None:
         ("delete", "/api/directories/{}"),
         ("post", "/api/directories/{}/datauris"),
         ("post", "/api/uploads"),
+        ("post", "/mcp"),
     }
-    assert called <= served_routes(shared_server.base_url)
+    assert called - {("post", "/mcp")} <= served_routes(shared_server.base_url)
+    # `/mcp` speaks JSON-RPC, so it is not in the OpenAPI document: it answers MCP instead.
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    answer = requests.post(shared_server.url("/mcp"), json=listing, headers=accept, timeout=30)
+    assert "list_images" in {tool["name"] for tool in answer.json()["result"]["tools"]}
 
 
 def test_real_n8n_imports_every_workflow_as_shipped(n8n: N8n) -> None:

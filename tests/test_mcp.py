@@ -12,9 +12,7 @@ import base64
 import io
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from collections.abc import Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,19 +23,24 @@ import httpx2
 import pytest
 import requests
 from mcp import ClientSession
-from mcp import StdioServerParameters
-from mcp import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import BlobResourceContents
-from mcp_types import CallToolResult
 from mcp_types import ImageContent
+from mcp_types import ResourceLink
 from mcp_types import TextContent
 from PIL import Image
 
 from imageserver.variants.presets import PRESETS
 from tests.support.images import make_image
 from tests.support.live import process_group
+from tests.support.mcp_sessions import TRANSPORTS
+from tests.support.mcp_sessions import call_error
+from tests.support.mcp_sessions import call_ok
+from tests.support.mcp_sessions import decoded
+from tests.support.mcp_sessions import leaves
+from tests.support.mcp_sessions import session_for
+from tests.support.mcp_sessions import text_of
 from tests.support.s3 import aws_env
 from tests.support.s3 import new_bucket
 from tests.support.server import PROJECT_ROOT
@@ -52,11 +55,11 @@ TOOL_NAMES = {
     "load_directory",
     "list_images",
     "get_image",
+    "get_sheet",
     "image_url",
     "unload_directory",
     "publish",
 }
-TRANSPORTS = ("http", "stdio")
 TRAVERSALS = ("../etc/passwd", "sub/../../etc/passwd", "/etc/passwd", "..%2Fetc%2Fpasswd")
 
 
@@ -69,73 +72,6 @@ def folder(tmp_path: Path) -> Path:
     make_image(root / "sub" / "nested.jpg", size=(64, 48), color=7)
     (tmp_path / "secret.jpg").write_bytes((root / "big.jpg").read_bytes())  # outside the root
     return root
-
-
-@asynccontextmanager
-async def http_session(server: ServerProcess, token: str | None) -> AsyncIterator[ClientSession]:
-    """A ClientSession on `/mcp` (streamable HTTP), initialised."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=60) as client,
-        streamable_http_client(server.url("/mcp"), http_client=client) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
-@asynccontextmanager
-async def stdio_session(server: ServerProcess, token: str | None) -> AsyncIterator[ClientSession]:
-    """A ClientSession on `imageserver mcp --server URL` spawned over stdio, initialised."""
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "imageserver", "mcp", "--server", server.base_url],
-        # The SDK passes a few safe variables of ours on; no `.env` of the checkout is read.
-        env={"IMAGE_SERVER_TOKEN": token or "", "IMAGE_SERVER_ENV_FILE": "/dev/null"},
-        cwd=PROJECT_ROOT,
-    )
-    with open(server.state_dir / "mcp-stdio.log", "w") as errlog:
-        async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
-            yield session
-
-
-def session_for(transport: str, server: ServerProcess, token: str | None = None) -> Any:
-    return (http_session if transport == "http" else stdio_session)(server, token)
-
-
-def leaves(error: BaseException) -> list[BaseException]:
-    """The exceptions inside (nested) exception groups, or the exception itself."""
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
-    return [error]
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
-async def call_ok(session: ClientSession, tool: str, /, **arguments: Any) -> CallToolResult:
-    result = await session.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return result
-
-
-async def call_error(session: ClientSession, tool: str, /, **arguments: Any) -> str:
-    result = await session.call_tool(tool, arguments)
-    assert result.is_error, text_of(result)
-    return text_of(result)
-
-
-def decoded(image: ImageContent) -> Image.Image:
-    data = base64.b64decode(image.data)
-    picture = Image.open(io.BytesIO(data))
-    picture.load()  # the whole image decodes, not just its header
-    picture.info["nbytes"] = len(data)
-    return picture
 
 
 def assert_within_preset(picture: Image.Image, preset_name: str) -> None:
@@ -179,10 +115,12 @@ async def scenario(session: ClientSession, folder: Path, token: str | None, sign
     for preset in ("claude", "thumb"):
         result = await call_ok(session, "get_image", directory_id=dir_id, name="big.jpg",
                                preset=preset)  # fmt: skip
-        image, url = result.content
+        image, url, link, note = result.content
         assert isinstance(image, ImageContent) and image.mime_type == "image/jpeg"
         assert_within_preset(decoded(image), preset)
         assert isinstance(url, TextContent) and f"preset={preset}" in url.text
+        assert isinstance(link, ResourceLink) and link.uri == url.text
+        assert isinstance(note, TextContent) and "3000x2000" in note.text
         assert ("sig=" in url.text) == signed
         big_url = url.text
         served = requests.get(url.text, timeout=30)  # the URL works as handed out, no token

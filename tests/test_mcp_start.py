@@ -11,6 +11,8 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -24,6 +26,7 @@ from mcp_types import TextContent
 from tests.support.cli import cli_env
 from tests.support.images import make_image
 from tests.support.server import PROJECT_ROOT
+from tests.support.server import ServerProcess
 from tests.support.server import free_port
 from tests.support.waiting import WaitTimeout
 from tests.support.waiting import wait_until
@@ -163,3 +166,34 @@ def test_no_start_serves_without_starting_and_tools_report_the_server_unreachabl
 
     assert "Cannot reach the image server" in anyio.run(scenario)
     assert not calls.exists()
+
+
+def test_server_and_token_come_from_the_settings(
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
+    """Without --server and --token: IMAGE_SERVER_URL and IMAGE_SERVER_TOKEN from `.env`,
+    and the real environment wins over it, as for every setting (docs/CONFIGURATION.md)."""
+    token = "settings-token"
+    server = server_factory(env={"IMAGE_SERVER_TOKEN": token})
+    env_file = tmp_path / "settings.env"
+    env_file.write_text(f"IMAGE_SERVER_URL={server.base_url}\nIMAGE_SERVER_TOKEN={token}\n")
+
+    async def listing(**extra: str) -> tuple[bool, str]:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "imageserver", "mcp", "--no-start"],
+            env=cli_env(tmp_path, IMAGE_SERVER_ENV_FILE=str(env_file), **extra),
+            cwd=PROJECT_ROOT,
+        )
+        with open(tmp_path / "mcp-stdio.log", "w") as errlog:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                result = await session.call_tool("list_directories", {})
+                text = "\n".join(b.text for b in result.content if isinstance(b, TextContent))
+                return bool(result.is_error), text
+
+    assert anyio.run(listing) == (False, '{"directories": [], "current": null}')
+    assert anyio.run(partial(listing, IMAGE_SERVER_TOKEN="wrong")) == (True, "Not authenticated")

@@ -123,12 +123,17 @@ def test_a_missing_part_skips_on_a_developers_machine(monkeypatch: pytest.Monkey
 def guards() -> dict[str, tuple[Callable[[], object], tuple[object, str, object] | None]]:
     """Each guard of a real part, with the patch that makes its part look missing."""
     from tests.support import browser
+    from tests.support import mcp_inspector
     from tests.support import n8n_cli
     from tests.support import postgres
 
     return {
         "chromium": (browser.require_browser, (browser, "CHROMIUM", "/nonexistent/chromium")),
         "n8n": (n8n_cli.require_n8n, (n8n_cli, "find_n8n", lambda: None)),
+        "mcp-inspector": (
+            mcp_inspector.require_inspector,
+            (mcp_inspector, "find_inspector", lambda: None),
+        ),
         "postgres": (postgres.require_pg_bin, (postgres, "find_pg_bin", lambda: None)),
         "binary": (lambda: require_binary("no-such-tool-anywhere", "nowhere"), None),
     }

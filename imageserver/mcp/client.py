@@ -155,65 +155,42 @@ class ImageServerApi:
             job = await self._json("GET", job_path)
         return job
 
+    async def image_entry(self, dir_id: str, name: str, **query: Any) -> dict[str, Any]:
+        """`GET /api/directories/<id>/images?name=`: one listing entry, URL signed if on.
+
+        :raise ApiError: unknown directory, or a name the listing lacks (the server's 404).
+        """
+        page = await self.list_images(dir_id, name=name, **query)
+        return page["images"][0]
+
     async def image_url(self, dir_id: str, name: str, preset: str | None = None) -> str:
-        """Return the URL the server's own listing hands out for one image (signed if on).
+        """Return the URL the server's own listing hands out for one image (one request)."""
+        return (await self.image_entry(dir_id, name, preset=preset))["url"]
 
-        The listing is the one API that signs URLs, and it has no name filter, so the entry
-        is found by a binary search over one-entry pages: the listing is sorted by name in
-        code-point order (SQLite's BINARY collation on UTF-8), the order of Python's `<`.
-        About log2(N) small requests: 17 for 100,000 images.
+    async def sheet(self, dir_id: str, **query: Any) -> dict[str, Any]:
+        """`GET /api/directories/<id>/sheet-url`: a sheet's URL (signed if on), its frames."""
+        params = {k: _query_value(v) for k, v in query.items() if v is not None}
+        return await self._json(
+            "GET", f"/api/directories/{path_segment(dir_id)}/sheet-url", params=params
+        )
 
-        :raise ApiError: unknown directory (the server's 404), or no such image (404).
-        """
-        extra = {"preset": preset}
-        first = await self.list_images(dir_id, offset=0, limit=1, **extra)
-        low, high = 0, first["total"]  # the answer lies in [low, high)
-        while low < high:
-            middle = (low + high) // 2
-            page = (
-                first
-                if middle == 0
-                else await self.list_images(dir_id, offset=middle, limit=1, **extra)
-            )
-            if not page["images"]:  # the index shrank meanwhile (a live folder)
-                high = middle
-                continue
-            entry = page["images"][0]
-            if entry["name"] == name:
-                return entry["url"]
-            if entry["name"] < name:
-                low = middle + 1
-            else:
-                high = middle
-        raise await self._missing(dir_id, name)
-
-    async def _missing(self, dir_id: str, name: str) -> ApiError:
-        """The server's own verdict on a name its listing lacks (a traversal, a typo).
-
-        The data-URI batch route (a control route: no signature needed) answers per name,
-        through the same confinement as the image routes.
-        """
-        path = f"/api/directories/{path_segment(dir_id)}/datauris"
-        answer = await self._json("POST", path, json={"names": [name], "preset": "thumb"})
-        item = answer["items"][0]
-        if item.get("status", 200) >= 400:
-            return ApiError(item["status"], item.get("detail"))
-        return ApiError(404, f"Image not found: {name}")  # listed meanwhile: the same words
-
-    async def fetch_image(self, dir_id: str, name: str, preset: str | None = None) -> FetchedImage:
-        """GET one image (at a preset) through its stable URL; the bytes and the URL.
+    async def fetch(self, dir_id: str, url: str) -> FetchedImage:
+        """GET an image URL the server handed out for directory `dir_id`: bytes and type.
 
         The URL may name the public host (a tunnel); the bytes are fetched from `base_url`
         with the same path and query, which is what the signature covers.
         """
-        url = await self.image_url(dir_id, name, preset)
         prefix = (await self.directory(dir_id))["url_prefix"]
+        public_base = prefix[: -len(f"/d/{path_segment(dir_id)}/")]
         if not url.startswith(prefix):  # never expected; fetching elsewhere would be wrong
             raise ApiError(502, f"Unexpected image URL from the server: {url}")
-        path = f"/d/{path_segment(dir_id)}/" + url[len(prefix) :]
-        response = await self._send("GET", path)
+        response = await self._send("GET", url[len(public_base) :])
         media_type = response.headers.get("content-type", "application/octet-stream")
         return FetchedImage(response.content, media_type.split(";")[0].strip(), url)
+
+    async def fetch_image(self, dir_id: str, name: str, preset: str | None = None) -> FetchedImage:
+        """GET one image (at a preset) through its stable URL; the bytes and the URL."""
+        return await self.fetch(dir_id, await self.image_url(dir_id, name, preset))
 
 
 def _detail(response: httpx2.Response) -> Any:

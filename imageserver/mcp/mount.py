@@ -3,7 +3,8 @@
 Why this shape:
 - Stateless, JSON answers: the server runs several granian worker processes and nothing
   routes a client back to the worker that holds its session, so every POST must stand on
-  its own (`stateless=True`), and one JSON answer per POST needs no open SSE stream.
+  its own (`stateless=True`), and one JSON answer per POST needs no open SSE stream. A tool
+  call that asks for progress is answered as an SSE stream within its POST (`streams.py`).
 - Lazy: the SDK (starlette, pydantic models, anyio, httpx2) costs tens of MB per worker.
   Nothing of it is imported until the first `/mcp` request that passes the token check;
   this module itself imports only what the checks need.
@@ -34,6 +35,11 @@ from imageserver.security.origin import cross_site_refusal
 from imageserver.security.origin import own_origins
 from imageserver.security.tokens import token_matches
 from imageserver.settings.config import Config
+
+from .streams import BodyTooLarge
+from .streams import read_body
+from .streams import replay
+from .streams import wants_progress
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +79,7 @@ class McpMount:
         self.config = config
         self.base_url = loopback_base_url(config)
         self.default_hosts = default_patterns(config.public_url)
-        self._manager: Any = None
+        self._managers: tuple[Any, Any] | None = None  # (JSON answers, SSE answers)
         self._starting: asyncio.Lock | None = None
         self._runner: asyncio.Task[None] | None = None
 
@@ -82,8 +88,15 @@ class McpMount:
         if refusal is not None:
             await send_detail(send, *refusal)
             return
-        manager = await self._started()
-        await manager.handle_request(scope, receive, send)
+        try:
+            body = await read_body(receive, self.config.max_body_bytes)
+        except BodyTooLarge:
+            await send_detail(send, 413, "Request Entity Too Large")
+            return
+        json_answers, sse_answers = await self._started()
+        streams = wants_progress(body, _headers(scope).get("accept"))
+        manager = sse_answers if streams else json_answers
+        await manager.handle_request(scope, replay(body, receive), send)
 
     def _refusal(self, scope: Scope) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         """Refuse as the control API would: Host and Origin (SECURITY.md), token, size.
@@ -117,18 +130,18 @@ class McpMount:
             return 413, "Request Entity Too Large", []
         return None
 
-    async def _started(self) -> Any:
-        """Import the SDK, build the server and run its session manager (once per worker)."""
-        if self._manager is not None:
-            return self._manager
+    async def _started(self) -> tuple[Any, Any]:
+        """Import the SDK, build the server and run its session managers (once per worker)."""
+        if self._managers is not None:
+            return self._managers
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
-            if self._manager is None:
-                self._manager = await self._start()
-        return self._manager
+            if self._managers is None:
+                self._managers = await self._start()
+        return self._managers
 
-    async def _start(self) -> Any:
+    async def _start(self) -> tuple[Any, Any]:
         # The import takes seconds on a busy machine: in a thread, so this worker's event
         # loop keeps serving images meanwhile.
         await asyncio.get_running_loop().run_in_executor(None, _import_sdk)
@@ -145,23 +158,27 @@ class McpMount:
             forwarded = {name: caller[name] for name in _FORWARDED if name in caller}
             return ImageServerApi(base_url, forwarded)
 
-        manager = StreamableHTTPSessionManager(
-            app=build_server(api_for),
-            json_response=True,
-            stateless=True,
-            # Host and Origin are checked above, with the server's own settings.
-            security_settings=None,
-            max_request_body_size=self.config.max_body_bytes,
+        server = build_server(api_for)
+        managers = tuple(
+            StreamableHTTPSessionManager(
+                app=server,
+                json_response=json_response,
+                stateless=True,
+                # Host and Origin are checked above, with the server's own settings.
+                security_settings=None,
+                max_request_body_size=self.config.max_body_bytes,
+            )
+            for json_response in (True, False)
         )
         ready = asyncio.Event()
-        self._runner = asyncio.get_running_loop().create_task(_run(manager, ready))
+        self._runner = asyncio.get_running_loop().create_task(_run(managers, ready))
         waiting = asyncio.ensure_future(ready.wait())
         await asyncio.wait({waiting, self._runner}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.is_set():
             waiting.cancel()
             self._runner.result()  # raises what stopped the manager
         log.info("MCP endpoint ready (stateless streamable HTTP)")
-        return manager
+        return managers
 
 
 def _import_sdk() -> None:
@@ -170,9 +187,10 @@ def _import_sdk() -> None:
     importlib.import_module(f"{__package__}.server")
 
 
-async def _run(manager: Any, ready: asyncio.Event) -> None:
-    """Hold the session manager's task group open for the life of the worker."""
-    async with manager.run():
+async def _run(managers: tuple[Any, Any], ready: asyncio.Event) -> None:
+    """Hold the session managers' task groups open for the life of the worker."""
+    json_answers, sse_answers = managers
+    async with json_answers.run(), sse_answers.run():
         ready.set()
         await asyncio.Event().wait()  # until the worker's loop is torn down
 

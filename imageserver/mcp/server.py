@@ -24,6 +24,7 @@ from imageserver.settings.version import package_version
 
 from .client import ApiError
 from .client import ImageServerApi
+from .loading import Progress
 from .tools import TOOLS
 from .tools import call_tool
 
@@ -33,9 +34,10 @@ RESOURCE_TEMPLATE = "imageserver://d/{id}/{name}"
 # JSON-RPC error code of an unknown resource (MCP specification, resources).
 RESOURCE_NOT_FOUND = -32002
 INSTRUCTIONS = (
-    "Serves local image folders at stable HTTP URLs. Load a folder (load_directory) or pick "
-    "one (list_directories), page through list_images, then get_image to look at a frame or "
-    "image_url to hand a URL to another model or tool."
+    "Serves local image folders and video frames at stable HTTP URLs. Load a folder or video "
+    "(load_directory) or pick one (list_directories), page through list_images (unique=true "
+    "keeps only frames that changed), look at many frames at once with get_sheet or at one "
+    "with get_image, and hand URLs to other models or tools (image_url, or delivery=link)."
 )
 
 ApiFactory = Callable[[ServerRequestContext[Any]], ImageServerApi]
@@ -51,6 +53,14 @@ def parse_resource_uri(uri: str) -> tuple[str, str] | None:
     return (dir_id, name) if dir_id and name else None
 
 
+def _progress(ctx: ServerRequestContext[Any]) -> Progress | None:
+    """The progress reporter of this request, or None when the client sent no token."""
+    meta = ctx.meta or {}
+    if meta.get("progress_token") is None:
+        return None
+    return ctx.session.report_progress
+
+
 def build_server(api_for: ApiFactory) -> Server[Any]:
     """Return the MCP server: docs/MCP.md's tools and the `imageserver://d/{id}/{name}` template."""
 
@@ -64,7 +74,7 @@ def build_server(api_for: ApiFactory) -> Server[Any]:
     ) -> types.CallToolResult:
         if params.name not in TOOLS:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        return await call_tool(api_for(ctx), params.name, params.arguments)
+        return await call_tool(api_for(ctx), params.name, params.arguments, _progress(ctx))
 
     async def list_resources(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -13,32 +13,39 @@ both. A started server keeps running after this process ends, as the loader's do
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from collections.abc import Sequence
 
-DEFAULT_SERVER = "http://localhost:7779"
+from imageserver.settings.config import Config
+
 TOKEN_ENV = "IMAGE_SERVER_TOKEN"
 SERVER_ENV = "IMAGE_SERVER_URL"
 
 
-def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
-    """Read `--server`, `--token` (defaults from the environment) and `--no-start`."""
+def default_server(config: Config) -> str:
+    """`IMAGE_SERVER_URL`, else this machine's server on `IMAGE_SERVER_PORT`."""
+    return config.server_url or f"http://localhost:{config.port}"
+
+
+def parse_args(argv: Sequence[str], prog: str, config: Config) -> argparse.Namespace:
+    """Read `--server`, `--token` (defaults from the settings) and `--no-start`."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Serve the image server's tools over MCP (stdio) for a running server.",
     )
     parser.add_argument(
         "--server",
-        default=os.environ.get(SERVER_ENV, DEFAULT_SERVER),
-        help=f"base URL of the image server (default ${SERVER_ENV} or {DEFAULT_SERVER})",
+        default=default_server(config),
+        help=f"base URL of the image server (default {SERVER_ENV} from the environment or "
+        ".env, else http://localhost:IMAGE_SERVER_PORT)",
     )
     parser.add_argument(
         "--token",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"bearer token of the control API (default ${TOKEN_ENV}; the variable keeps it "
-        "out of the process list)",
+        # The first of the server's tokens: the same .env serves both ends on one machine.
+        default=config.tokens[0] if config.tokens else None,
+        help=f"bearer token of the control API (default {TOKEN_ENV} from the environment or "
+        ".env; either keeps it out of the process list)",
     )
     parser.add_argument(
         "--no-start",
@@ -83,7 +90,14 @@ async def serve_stdio(server_url: str, token: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str = "imageserver mcp") -> int:
     """Run the stdio server; return the exit status."""
-    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
+    from imageserver.settings.parsers import ConfigError
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog, config)
     import anyio
 
     from imageserver.loader.errors import ServerUnavailable

@@ -1,14 +1,13 @@
-"""The MCP tools (names and arguments pinned in docs/MCP.md), each one call of the HTTP API.
+"""The MCP tools (names and arguments pinned in docs/MCP.md): definitions and dispatch.
 
-A tool answers with the API's JSON as text (and as structured content). A refusal of the
-API becomes a tool error (`isError`) whose text is the API's `detail`, verbatim, so the
-agent reads exactly what a curl user would.
+Each tool has a title, a one-line description, argument and result schemas
+(`schemas.py`), annotations that let a client ask before it changes anything, and a
+handler (`handlers.py`). A refusal of the HTTP API becomes a tool error (`isError`) whose
+text is the API's `detail`, verbatim, so the agent reads exactly what a curl user would.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,29 +16,14 @@ from typing import Any
 import jsonschema
 import mcp_types as types
 
-from imageserver.variants.presets import PRESET_NAMES
-
+from . import handlers
+from . import schemas
 from .client import ApiError
 from .client import ImageServerApi
+from .handlers import ToolCall
+from .loading import Progress
 
-# get_image returns pixels a model reads: without a preset, the size Claude accepts.
-DEFAULT_MODEL_PRESET = "claude"
-MAX_PAGE_LIMIT = 10_000
-MAX_PUBLISH_WAIT_SECONDS = 300
-
-_DIRECTORY_ID = {"type": "string", "minLength": 1, "description": "A directory id."}
-_IMAGE_NAME = {
-    "type": "string",
-    "minLength": 1,
-    "description": "Image name relative to the directory, e.g. frame_000001.jpg or sub/a.png.",
-}
-_PRESET = {
-    "type": "string",
-    "enum": list(PRESET_NAMES),
-    "description": "Vendor preset: the image resized and re-encoded to fit that model API.",
-}
-
-Handler = Callable[[ImageServerApi, dict[str, Any]], Awaitable[types.CallToolResult]]
+Handler = Callable[[ToolCall], Awaitable[types.CallToolResult]]
 
 
 @dataclass(frozen=True)
@@ -50,233 +34,148 @@ class ToolSpec:
     handler: Handler
 
 
-def _schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    # Unknown arguments are refused: a misspelt `limt` should not silently do nothing.
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(required),
-        "additionalProperties": False,
-    }
-
-
-def _json_result(payload: Any) -> types.CallToolResult:
-    """The API's JSON answer as text for the model and as structured content for programs."""
-    structured = payload if isinstance(payload, dict) else {"result": payload}
-    text = json.dumps(payload, ensure_ascii=False)
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=structured
-    )
-
-
 def error_result(error: ApiError) -> types.CallToolResult:
-    """A tool error whose text is the API's `detail`, unchanged."""
-    return types.CallToolResult(
-        content=[types.TextContent(text=error.text)],
-        structured_content={"status": error.status, "detail": error.detail},
-        is_error=True,
+    """A tool error whose text is the API's `detail`, unchanged, and no structured content.
+
+    Structured content must match the tool's output schema, and an error's shape does not:
+    the TypeScript SDK's client (1.20, in n8n's MCP Client Tool) checks it even on errors and
+    replaces the whole result with a -32602 error, so the agent never read the detail.
+    """
+    return types.CallToolResult(content=[types.TextContent(text=error.text)], is_error=True)
+
+
+def _spec(
+    name: str,
+    title: str,
+    description: str,
+    arguments: dict[str, Any],
+    output: dict[str, Any],
+    handler: Handler,
+    *,
+    read_only: bool = False,
+    destructive: bool = False,
+    idempotent: bool = False,
+    open_world: bool = False,
+) -> ToolSpec:
+    annotations = types.ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
     )
-
-
-async def _list_directories(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    return _json_result(await api.list_directories())
-
-
-async def _load_directory(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    options = {key: args.get(key) for key in ("recursive", "timeout_minutes", "watch")}
-    return _json_result(await api.load_directory(args["path"], **options))
-
-
-async def _list_images(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    query = {key: args.get(key) for key in ("offset", "limit", "unique")}
-    return _json_result(await api.list_images(args["directory_id"], **query))
-
-
-async def _get_image(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    preset = args.get("preset") or DEFAULT_MODEL_PRESET
-    image = await api.fetch_image(args["directory_id"], args["name"], preset)
-    data = base64.b64encode(image.data).decode("ascii")
-    return types.CallToolResult(
-        content=[
-            types.ImageContent(data=data, mime_type=image.media_type),
-            types.TextContent(text=image.url),
-        ],
-        structured_content={
-            "url": image.url,
-            "media_type": image.media_type,
-            "bytes": len(image.data),
-            "preset": preset,
-        },
-    )
-
-
-async def _image_url(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    url = await api.image_url(args["directory_id"], args["name"], args.get("preset"))
-    return types.CallToolResult(
-        content=[types.TextContent(text=url)], structured_content={"url": url}
-    )
-
-
-async def _unload_directory(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    return _json_result(await api.unload_directory(args["directory_id"]))
-
-
-async def _publish(api: ImageServerApi, args: dict[str, Any]) -> types.CallToolResult:
-    body = {"target": args["target"]}
-    if args.get("preset"):
-        body["preset"] = args["preset"]
-    wait = min(float(args.get("wait_seconds", 0)), MAX_PUBLISH_WAIT_SECONDS)
-    return _json_result(await api.publish(args["directory_id"], body, wait))
-
-
-def _tool(name: str, description: str, schema: dict[str, Any], read_only: bool) -> types.Tool:
-    return types.Tool(
+    tool = types.Tool(
         name=name,
+        title=title,
         description=description,
-        input_schema=schema,
-        annotations=types.ToolAnnotations(read_only_hint=read_only, open_world_hint=False),
+        input_schema=arguments,
+        output_schema=output,
+        annotations=annotations,
     )
+    return ToolSpec(tool, handler)
 
 
-# The arguments of the tools about one image (`get_image`, `image_url`).
-_ONE_IMAGE = _schema(
-    {"directory_id": _DIRECTORY_ID, "name": _IMAGE_NAME, "preset": _PRESET},
-    ("directory_id", "name"),
+_SPECS = (
+    _spec(
+        "list_directories",
+        "List loaded directories",
+        "List the loaded directories (folders and videos) with ids, image counts, URL prefixes "
+        "and a video's extraction state.",
+        schemas.arguments({}),
+        schemas.LIST_DIRECTORIES_RESULT,
+        handlers.list_directories,
+        read_only=True,
+        idempotent=True,
+    ),
+    _spec(
+        "load_directory",
+        "Load a folder or video",
+        "Load a server-side folder of images, or a video's frames, and return its directory id, "
+        "URL prefix and (for a video) its extraction state.",
+        schemas.LOAD_ARGUMENTS,
+        schemas.LOAD_RESULT,
+        handlers.load_directory,
+        idempotent=True,
+    ),
+    _spec(
+        "list_images",
+        "List images",
+        "List one page of a directory's images (name, URL, size, mtime; a video frame's time), "
+        "sorted by name; unique keeps only frames that changed; name returns just that one.",
+        schemas.LIST_IMAGES_ARGUMENTS,
+        schemas.LIST_IMAGES_RESULT,
+        handlers.list_images,
+        read_only=True,
+        idempotent=True,
+    ),
+    _spec(
+        "get_image",
+        "Look at an image",
+        "Fetch one image resized for a model (preset, default claude) with its stable URL; "
+        "delivery=link sends only the URL.",
+        schemas.GET_IMAGE_ARGUMENTS,
+        schemas.GET_IMAGE_RESULT,
+        handlers.get_image,
+        read_only=True,
+        idempotent=True,
+    ),
+    _spec(
+        "get_sheet",
+        "Look at many frames",
+        "A contact sheet: up to 36 frames in one labelled grid (names, or from_name and count), "
+        "with its URL; delivery=link sends only the URL.",
+        schemas.GET_SHEET_ARGUMENTS,
+        schemas.GET_SHEET_RESULT,
+        handlers.get_sheet,
+        read_only=True,
+        idempotent=True,
+    ),
+    _spec(
+        "image_url",
+        "Get an image's URL",
+        "Return the stable (signed when signing is on) HTTP URL of one image.",
+        schemas.ONE_IMAGE_ARGUMENTS,
+        schemas.IMAGE_URL_RESULT,
+        handlers.image_url,
+        read_only=True,
+        idempotent=True,
+    ),
+    _spec(
+        "unload_directory",
+        "Unload a directory",
+        "Unload one directory by id; its URLs stop answering.",
+        schemas.DIRECTORY_ARGUMENTS,
+        schemas.UNLOAD_RESULT,
+        handlers.unload_directory,
+        destructive=True,
+    ),
+    _spec(
+        "publish",
+        "Publish to S3 storage",
+        "Upload a directory to S3 storage (s3://bucket/prefix) and return the job state.",
+        schemas.PUBLISH_ARGUMENTS,
+        schemas.PUBLISH_RESULT,
+        handlers.publish,
+        idempotent=True,
+        open_world=True,
+    ),
 )
-
-TOOLS: dict[str, ToolSpec] = {
-    spec.tool.name: spec
-    for spec in (
-        ToolSpec(
-            _tool(
-                "list_directories",
-                "List the loaded image directories with their ids, image counts and URL prefixes.",
-                _schema({}),
-                read_only=True,
-            ),
-            _list_directories,
-        ),
-        ToolSpec(
-            _tool(
-                "load_directory",
-                "Load a server-side folder of images and return its directory id and URL prefix.",
-                _schema(
-                    {
-                        "path": {
-                            "type": "string",
-                            "minLength": 1,
-                            "description": "Folder path on the server (~ and relative allowed).",
-                        },
-                        "recursive": {
-                            "type": "boolean",
-                            "description": "Include images in sub-folders (named sub/x.jpg).",
-                        },
-                        "timeout_minutes": {
-                            "type": ["integer", "null"],
-                            "description": "Unload after this many minutes; 0 = never.",
-                        },
-                        "watch": {
-                            "type": "boolean",
-                            "description": "Follow the folder: new files appear within 1 s.",
-                        },
-                    },
-                    ("path",),
-                ),
-                read_only=False,
-            ),
-            _load_directory,
-        ),
-        ToolSpec(
-            _tool(
-                "list_images",
-                "List one page of a directory's images (name, URL, size, mtime), sorted by name.",
-                _schema(
-                    {
-                        "directory_id": _DIRECTORY_ID,
-                        "offset": {"type": "integer", "minimum": 0, "description": "Skip N."},
-                        "limit": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": MAX_PAGE_LIMIT,
-                            "description": "Page size (default 1000).",
-                        },
-                        "unique": {
-                            "type": "boolean",
-                            "description": "Only frames that differ from the previous kept one.",
-                        },
-                    },
-                    ("directory_id",),
-                ),
-                read_only=True,
-            ),
-            _list_images,
-        ),
-        ToolSpec(
-            _tool(
-                "get_image",
-                "Fetch one image resized for a model (preset, default claude) and its stable URL.",
-                _ONE_IMAGE,
-                read_only=True,
-            ),
-            _get_image,
-        ),
-        ToolSpec(
-            _tool(
-                "image_url",
-                "Return the stable (signed when signing is on) HTTP URL of one image.",
-                _ONE_IMAGE,
-                read_only=True,
-            ),
-            _image_url,
-        ),
-        ToolSpec(
-            _tool(
-                "unload_directory",
-                "Unload one directory by id; its URLs stop answering.",
-                _schema({"directory_id": _DIRECTORY_ID}, ("directory_id",)),
-                read_only=False,
-            ),
-            _unload_directory,
-        ),
-        ToolSpec(
-            _tool(
-                "publish",
-                "Upload a directory to S3 storage (s3://bucket/prefix) and return the job state.",
-                _schema(
-                    {
-                        "directory_id": _DIRECTORY_ID,
-                        "target": {
-                            "type": "string",
-                            "pattern": "^s3://",
-                            "description": "s3://BUCKET/PREFIX, allowed by the server.",
-                        },
-                        "preset": _PRESET,
-                        "wait_seconds": {
-                            "type": "number",
-                            "minimum": 0,
-                            "maximum": MAX_PUBLISH_WAIT_SECONDS,
-                            "description": "Wait up to this long for the job to finish.",
-                        },
-                    },
-                    ("directory_id", "target"),
-                ),
-                read_only=False,
-            ),
-            _publish,
-        ),
-    )
-}
+TOOLS: dict[str, ToolSpec] = {spec.tool.name: spec for spec in _SPECS}
 
 
 async def call_tool(
-    api: ImageServerApi, name: str, arguments: dict[str, Any] | None
+    api: ImageServerApi,
+    name: str,
+    arguments: dict[str, Any] | None,
+    progress: Progress | None = None,
 ) -> types.CallToolResult:
     """Validate the arguments against the tool's schema, run it, and shape errors.
 
+    :param progress: reports progress to the client (None when it sent no progress token).
     :raise KeyError: no tool has that name (the caller answers with a protocol error).
     """
     spec = TOOLS[name]
-    args = dict(arguments or {})
+    args = handlers.lenient(name, arguments or {})
     try:
         # The low-level SDK server does not check arguments against the schema it advertises.
         jsonschema.validate(args, spec.tool.input_schema)
@@ -287,6 +186,6 @@ async def call_tool(
         )
         return error_result(ApiError(422, message))
     try:
-        return await spec.handler(api, args)
+        return await spec.handler(ToolCall(api, args, progress))
     except ApiError as exc:
         return error_result(exc)

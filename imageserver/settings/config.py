@@ -51,6 +51,7 @@ class Config:
     workers: int = 2
     threads: int = 8
     public_url: str | None = None
+    server_url: str | None = None
     trusted_proxies: int = 0
     allowed_roots: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()

@@ -79,6 +79,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Base of the absolute URLs handed out (e.g. the ngrok URL).",
     ),
     Setting(
+        "IMAGE_SERVER_URL",
+        "server_url",
+        "",
+        parse.public_url,
+        "Where clients on this machine (imageserver mcp) reach the server; default "
+        "http://localhost:IMAGE_SERVER_PORT.",
+    ),
+    Setting(
         "IMAGE_SERVER_TRUSTED_PROXIES",
         "trusted_proxies",
         "0",

@@ -9,6 +9,15 @@ Modes (exactly one):
   pointer or a clock).
 * ``every=N``: decoded frames 0, N, 2N, ...
 
+At ``fps=F`` only the chosen frames need full work, so the codec is told, packet by packet,
+to drop the frames that can be neither chosen nor needed by another frame (B-frames that
+share their 1/F interval with an earlier frame; `decoding.py`, `sampling.py`). The frames
+and times chosen are exactly those of decoding every frame: the first frame at or after each
+target, never a nearby one. Scene and every-N modes decode every frame. Chosen frames are
+converted to RGB and JPEG-encoded on two threads while decoding goes on (`writer.py`), and
+turned upright by the video's rotation (display matrix; a phone's portrait clip comes out
+portrait). A video that is still being written can be followed as it grows (`growing.py`).
+
 The cache folder is ``<root>/<stem-slug>-<16 hex>``, keyed by the video's real path, size,
 mtime_ns and the settings. Frames are ``frame_000001.jpg`` ... (sorted by time) and
 ``manifest.json`` maps each name to ``t`` (seconds from the start of the video stream).
@@ -17,34 +26,32 @@ Extraction writes into a hidden temp sibling and renames it into place only when
 
 from __future__ import annotations
 
-import bisect
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from imageserver.video import framecache
-from imageserver.video.scene import SceneDetector
+from imageserver.video.decoding import Decoded
+from imageserver.video.growing import GrowingFile
+from imageserver.video.sampling import Chooser
 from imageserver.video.videoio import NotAVideoError as NotAVideoError
 from imageserver.video.videoio import NoVideoStreamError as NoVideoStreamError
 from imageserver.video.videoio import TruncatedVideoError as TruncatedVideoError
 from imageserver.video.videoio import VideoError as VideoError
 from imageserver.video.videoio import check_complete
-from imageserver.video.videoio import frame_time
-from imageserver.video.videoio import keyframe_times
 from imageserver.video.videoio import open_video
 from imageserver.video.videoio import stream_duration
-from imageserver.video.videoio import to_rgb_image
+from imageserver.video.videoio import upright_turn
 from imageserver.video.writer import FrameWriter
 
-FORMAT_VERSION = 1  # part of the cache key: bump when output for the same settings changes
+FORMAT_VERSION = 2  # part of the cache key: bump when output for the same settings changes
+# (2: frames turned upright by the video's rotation)
 JPEG_QUALITY = 90
 DEFAULT_FPS = 1.0
 DEFAULT_SCENE = 0.3  # share of the content (scene.py): pointer/clock < 0.02, new text >= 0.5
-SEEK_MIN_GAP = 2.0  # seconds of decoding a seek must skip to be worth a decoder flush
 ProgressFn = Callable[[int, "int | None"], None]
 FrameFn = Callable[[str, float], None]
 FirstFramesFn = Callable[[Path, list[tuple[str, float]]], None]
@@ -104,77 +111,55 @@ def estimate_total(
     return None
 
 
-class _Chooser:
-    """Decides, frame by frame, whether a decoded frame is kept (one instance per run)."""
-
-    def __init__(self, settings: FrameSettings) -> None:
-        self.settings = settings
-        self.next_target = 0.0  # fps mode: the next k/F second to reach
-        self.scene = SceneDetector(settings.value) if settings.mode == "scene" else None
-
-    def choose(self, index: int, t: float, frame: Any) -> bool:
-        mode, value = self.settings.mode, self.settings.value
-        if mode == "every":
-            return index % int(value) == 0
-        if mode == "fps":
-            # 1 ms slack absorbs time-base rounding (e.g. 0.9999 for 1.0).
-            if t + 1e-3 < self.next_target:
-                return False
-            # Skip every target this frame already covers, so a gap never emits duplicates.
-            self.next_target = (int((t + 1e-3) * value) + 1) / value
-            return True
-        return self.scene.keep(frame)
-
-
-def _decoded(container: Any, stream: Any, chooser: _Chooser) -> Iterator[tuple[int, float, Any]]:
-    """Yield (index, t, frame) in order. In fps mode, when a keyframe lies at least
-    SEEK_MIN_GAP seconds after the current frame and at or before the next target, seek to
-    it: frames before it cannot be chosen, so decoding them is wasted. The output is
-    identical; only sparse targets (gaps longer than the keyframe interval) gain."""
-    keys = keyframe_times(stream) if chooser.settings.mode == "fps" else []
-    rate = float(stream.average_rate) if stream.average_rate else None
-    index, last_seek = -1, -1
-    while True:
-        for frame in container.decode(stream):
-            index += 1
-            t = frame_time(frame, stream, index, rate)
-            yield index, t, frame
-            i = bisect.bisect_right(keys, chooser.next_target + 1e-3) - 1
-            # `last_seek` guards against loops if a demuxer lands before the asked keyframe.
-            if keys and i > last_seek and keys[i] >= t + SEEK_MIN_GAP:
-                last_seek = i
-                # Seek to the target, not to the index entry: entries hold DTS but seeking
-                # compares PTS, so an entry's own timestamp lands on the previous keyframe.
-                target = round(chooser.next_target / stream.time_base) + (stream.start_time or 0)
-                container.seek(target, stream=stream, backward=True)
-                stream.codec_context.flush_buffers()
-                break
-        else:
-            return
-
-
 def extract_into(
     video: Path | str,
     folder: Path | str,
     settings: FrameSettings | None = None,
     on_frame: FrameFn | None = None,
     progress: ProgressFn | None = None,
+    *,
+    follow_idle_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, float]:
     """Decode ``video`` and write the chosen frames into ``folder``, one complete file at a time.
 
     Each frame is encoded to a hidden temp file in ``folder`` and renamed to its final name
-    (``frame_000001.jpg``...), so a name that exists is always a whole JPEG. ``on_frame(name,
-    t)`` is called after that rename, in time order. Returns name -> t of every frame written.
+    (``frame_000001.jpg``...), so a name that exists is always a whole JPEG, turned upright
+    by the video's rotation. ``on_frame(name, t)`` is called after that rename, in time
+    order. Returns name -> t of every frame written.
+
+    ``follow_idle_seconds``: the video is still being written; at the end of the data wait
+    for it to grow (polling with ``sleep``, timed by ``clock``) and go on, ending when it has
+    not grown for that many seconds. The header's duration is then not checked.
 
     :raise VideoError: not a video, no video stream, or cut short / corrupt part-way (the
         frames written before the break stay in ``folder``).
     :raise OSError: the folder cannot be written (disk full, permissions).
     """
-    import av
-
     video, folder = Path(video), Path(folder)
     settings = settings or FrameSettings()
-    container, stream = open_video(video)
+    source = None
+    if follow_idle_seconds is not None:
+        source = GrowingFile(video, follow_idle_seconds, clock, sleep)
+    try:
+        return _extract(video, folder, settings, on_frame, progress, source)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _extract(
+    video: Path,
+    folder: Path,
+    settings: FrameSettings,
+    on_frame: FrameFn | None,
+    progress: ProgressFn | None,
+    source: GrowingFile | None,
+) -> dict[str, float]:
+    import av
+
+    container, stream = open_video(video, source)
     frames: dict[str, float] = {}
 
     def written(name: str, t: float) -> None:
@@ -184,27 +169,34 @@ def extract_into(
             on_frame(name, t)
 
     with container, FrameWriter(written, JPEG_QUALITY) as writer:
-        duration = stream_duration(container, stream)
+        if source is not None:
+            source.on_wait = writer.report_done  # frames done appear while the file grows
+        # A growing file's header knows nothing of the end yet.
+        duration = stream_duration(container, stream) if source is None else None
         rate = float(stream.average_rate) if stream.average_rate else None
         total = estimate_total(settings, duration, rate)
         width = max(6, len(str(total or 0)))
-        chooser, chosen = _Chooser(settings), 0
-        last_t, index = -1.0, -1
+        chooser = Chooser(settings.mode, settings.value)
+        decoded = Decoded(container, stream, chooser, seekable=source is None)
+        chosen, last_t = 0, -1.0
         try:
-            for index, t, frame in _decoded(container, stream, chooser):
+            for index, t, frame in decoded:
                 last_t = max(last_t, t)
                 if not chooser.choose(index, t, frame):
                     continue
                 chosen += 1
-                # RGB conversion and JPEG encoding only for chosen frames: the costly part.
-                writer.submit(to_rgb_image(frame), folder, f"frame_{chosen:0{width}d}.jpg", t)
+                name = f"frame_{chosen:0{width}d}.jpg"
+                # RGB conversion and JPEG encoding only for chosen frames, on the writer's
+                # threads: the costly part, overlapping with decoding here.
+                writer.submit(frame, upright_turn(frame), folder, name, t)
             writer.drain()
         except (av.error.InvalidDataError, av.error.EOFError) as exc:
             writer.drain()
             raise TruncatedVideoError(f"{video.name}: corrupt data at {last_t:.2f}s") from exc
-        if index < 0:
+        if decoded.index < 0:
             raise TruncatedVideoError(f"{video.name}: no decodable frame")
-        check_complete(video, last_t, duration, rate)
+        if source is None:
+            check_complete(video, max(last_t, decoded.last_packet_t), duration, rate)
     return frames
 
 

@@ -142,6 +142,12 @@ class PageQuery(BaseModel):
         description="With unique: the most bits (of 256) a near-duplicate may differ by.",
     )
     facts: bool = Field(default=False, description="Add width, height and format.")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Just this image (one entry, or 404 when the listing lacks it); "
+        "offset and limit are then ignored.",
+    )
 
 
 MAX_SHEET_FRAMES = 36  # imageserver/frames/sheet.py MAX_FRAMES; a 6x6 grid stays legible

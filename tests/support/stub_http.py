@@ -49,8 +49,7 @@ class StubServer:
 def _make_handler(handle: Handler) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self._read_body()
             headers = {name.lower(): value for name, value in self.headers.items()}
             try:
                 status, answer = handle(self.command, self.path, headers, body)
@@ -62,6 +61,19 @@ def _make_handler(handle: Handler) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _read_body(self) -> bytes:
+            # Node's fetch (the OpenAI SDK's transport) sends bodies chunked, without a length.
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks = []
+                while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()  # the CRLF after each chunk
+                while self.rfile.readline().strip():  # trailers, up to the empty line
+                    pass
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
 
         do_GET = do_POST = do_PUT = do_DELETE = _answer
 

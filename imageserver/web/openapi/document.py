@@ -79,8 +79,12 @@ def build_paths(config: Config) -> dict[str, Any]:
     )
     page = ops.operation(
         "list_images",
-        "One page of a directory's images, sorted by name",
-        {**ok("ImagePage"), "404": NOT_FOUND, "422": INVALID},
+        "One page of a directory's images, sorted by name (or just the one `name` asks for)",
+        {
+            **ok("ImagePage"),
+            "404": err("Unknown directory id, or `name` is not in the listing."),
+            "422": INVALID,
+        },
         parameters=query_parameters(PageQuery),
     )
     datauris = ops.operation(

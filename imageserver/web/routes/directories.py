@@ -93,6 +93,8 @@ def list_images(dir_id: str) -> Response:
 
     `?unique=true` pages through the frames kept after the near-duplicate collapse,
     `?facts=true` adds width, height and format (docs/API.md#near-duplicates-and-facts).
+    `?name=` answers just that entry (404 when the listing lacks it): one request for the
+    URL of one image, signed like every listed URL.
     """
     svc = services()
     directory = _loaded(dir_id)
@@ -115,7 +117,7 @@ def list_images(dir_id: str) -> Response:
     ]
     next_offset = page.offset + len(rows)
     next_url = None
-    if rows and next_offset < total:
+    if rows and next_offset < total and page.name is None:
         query = urlencode(
             {"offset": next_offset, "limit": page.limit, **_listing_flags(page), **variant}
         )
@@ -124,7 +126,7 @@ def list_images(dir_id: str) -> Response:
         {
             "id": directory.id,
             "total": total,
-            "offset": page.offset,
+            "offset": 0 if page.name is not None else page.offset,
             "limit": page.limit,
             "images": images,
             "next": next_url,
@@ -154,13 +156,38 @@ def sheet_url(dir_id: str) -> Response:
 def _rows(
     svc: Services, directory: Directory, page: PageQuery, times: dict[str, float] | None
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of rows and the total they page through (the kept frames with `unique`)."""
+    """One page of rows and the total they page through (the kept frames with `unique`).
+
+    :raise ApiError 404: `name` is given and the listing (kept frames with `unique`) lacks it.
+    """
+    if page.name is not None:
+        return _named_row(svc, directory, page, times), 1
     if page.unique:
         kept = frame_listing.kept_frames(svc, directory, page.distance, times)
         return kept[page.offset : page.offset + page.limit], len(kept)
     entries = svc.registry.image_page(directory.id, page.offset, page.limit)
     rows = [{"name": e.name, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
     return rows, directory.image_count
+
+
+def _named_row(
+    svc: Services, directory: Directory, page: PageQuery, times: dict[str, float] | None
+) -> list[dict[str, Any]]:
+    """The one row of `?name=`: from the index, or from the kept frames with `unique`."""
+    assert page.name is not None
+    if page.unique:
+        kept = frame_listing.kept_frames(svc, directory, page.distance, times)
+        rows = [row for row in kept if row["name"] == page.name]
+    else:
+        entry = svc.registry.find_image(directory.id, page.name)
+        rows = (
+            []
+            if entry is None
+            else [{"name": entry.name, "size": entry.size, "mtime_ns": entry.mtime_ns}]
+        )
+    if not rows:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Image not found: {page.name}")
+    return rows
 
 
 def _listing_flags(page: PageQuery) -> dict[str, str]:
