@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import pytest
 
 from tests.conftest import Api
 from tests.support import recording
+from tests.support.environment import clean_env
+from tests.support.server import PROJECT_ROOT
 from tests.support.waiting import wait_until
 
 SIZE = (192, 108)
@@ -391,3 +395,43 @@ def test_a_timer_that_unloads_the_video_stops_its_extraction(server_factory, vid
     with state_db(api) as conn:
         states = conn.execute("SELECT state, detail FROM jobs WHERE kind = 'video'").fetchall()
     assert states == [("failed", "stopped: the directory was unloaded")]
+
+
+def test_a_growing_recording_loaded_with_watch_is_followed(server_factory, tmp_path):
+    # A separate process writes an MKV a step a second, as OBS does while it records; the
+    # server follows it, lists frames while it grows, and ends once it stopped growing.
+    api = Api(server_factory(env={"IMAGE_SERVER_VIDEO_FOLLOW_IDLE_S": "4"}))
+    video = tmp_path / "live.mkv"
+    steps = 8
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.video_files", str(video), str(steps), "30"],
+        cwd=PROJECT_ROOT,
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdin is not None
+        assert writer.stdout.readline().strip() == "step 0"
+        loaded = api.load(video, watch=True, wait=False)
+        assert loaded["extraction"]["state"] == "running"
+        while_growing = []
+        for _ in range(steps - 1):
+            time.sleep(1.0)  # the writer's pace: well under the idle time
+            body = directory(api, loaded["id"])
+            assert body["extraction"]["state"] == "running"
+            while_growing.append(body["image_count"])
+            writer.stdin.write("\n")
+            writer.stdin.flush()
+            writer.stdout.readline()
+        assert writer.wait(timeout=20) == 0
+        ended = wait_for_end(api, loaded["id"], timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert ended["extraction"]["state"] == "done"
+    assert while_growing == sorted(while_growing) and while_growing[-1] > 0
+    assert ended["image_count"] > while_growing[-1]
+    assert assert_every_listed_frame_is_whole(api, loaded["id"]) == ended["image_count"]

@@ -13,7 +13,6 @@ re-load or a restart reuses them, and a complete folder (`manifest.json`) loads 
 
 from __future__ import annotations
 
-import inspect
 import os
 from http import HTTPStatus
 from pathlib import Path
@@ -29,7 +28,6 @@ from imageserver.video import framecache
 from imageserver.video.extract import FORMAT_VERSION
 from imageserver.video.extract import JPEG_QUALITY
 from imageserver.video.extract import FrameSettings
-from imageserver.video.extract import extract_into
 from imageserver.video.probe import VideoInfo
 from imageserver.video.probe import probe_video
 from imageserver.video.videoio import VideoError
@@ -94,8 +92,6 @@ def load_video(
     :raise ApiError 422: not a usable video, or over a limit (nothing is stored).
     :raise ApiError 403: the file is not readable.
     """
-    if follow and not can_follow():
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"A video cannot be watched: {shown}")
     settings = frame_settings(choice)
     try:
         return _load_frames(svc, path, real_path, shown, settings, timeout_minutes, follow)
@@ -144,11 +140,6 @@ def _load_frames(
         }
         video_status.start_job(svc, folder_real, request, info.duration)
     return svc.registry.get(dir_id) or directory
-
-
-def can_follow() -> bool:
-    """Tell whether this build's decoder follows a growing file (`follow_idle_seconds`)."""
-    return "follow_idle_seconds" in inspect.signature(extract_into).parameters
 
 
 def _usable(config: Config, real_path: str, shown: str, settings: FrameSettings) -> VideoInfo:
