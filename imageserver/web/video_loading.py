@@ -28,9 +28,9 @@ from imageserver.video import framecache
 from imageserver.video.extract import FORMAT_VERSION
 from imageserver.video.extract import JPEG_QUALITY
 from imageserver.video.extract import FrameSettings
-from imageserver.video.probe import VideoInfo
 from imageserver.video.probe import probe_video
 from imageserver.video.videoio import VideoError
+from imageserver.video.videoio import VideoInfo
 from imageserver.web import video_status
 from imageserver.web.context import Services
 from imageserver.web.errors import ApiError
