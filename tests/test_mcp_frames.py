@@ -219,6 +219,12 @@ async def check_errors(session: ClientSession, folder: Path, video: Path) -> Non
     assert "exactly one of fps, scene, every" in both
     assert await call_error(session, "load_directory", path=str(folder),
                             frames={"fps": 1}) == f"Not a video file: {folder}"  # fmt: skip
+    # n8n's AI Agent v3 adds its own fields: named in the answer, never a refusal.
+    extra = await call_ok(session, "image_url", directory_id=dir_id, name="frame_001.jpg",
+                          toolCallId="call_1", task="find changes")  # fmt: skip
+    assert extra.structured_content["url"].endswith("/frame_001.jpg")
+    notes = [block.text for block in only(extra, TextContent)]
+    assert "Ignored arguments image_url does not take: task, toolCallId." in notes
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import pytest
 
 from tests.conftest import Api
 from tests.support import recording
+from tests.support.environment import clean_env
+from tests.support.server import PROJECT_ROOT
 from tests.support.waiting import wait_until
 
 SIZE = (192, 108)
@@ -166,7 +170,7 @@ def test_a_bad_wait_is_422(api, videos, wait):
         assert response.status_code == 200
         return
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"][:2] == ["body", "wait"]
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", "wait"]]
 
 
 def test_a_folder_has_no_extraction(api, frames):
@@ -215,12 +219,21 @@ def test_killing_the_extraction_process_fails_the_job_and_the_server_lives(api, 
     # Loading it again runs it again, to the end.
     again = api.load(tmp_path / "rec.mp4", frames={"every": 1}, wait=True)
     assert again["extraction"]["state"] == "done" and again["image_count"] == 600
+    with state_db(api) as conn:
+        (folder,) = conn.execute(
+            "SELECT real_path FROM directories WHERE id = ?", (loaded["id"],)
+        ).fetchone()
+    assert list(Path(folder).glob(".tmp-*")) == []  # what the killed process left is gone
 
 
-def test_unloading_stops_the_extraction_process(api, videos, tmp_path):
+@pytest.mark.parametrize("how", ["delete", "unload"])
+def test_unloading_stops_the_extraction_process(api, videos, tmp_path, how):
     loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=False)
     pid = extraction_pid(api)
-    assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
+    if how == "delete":
+        assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
+    else:  # the first version's unload of the current directory
+        assert api.post("/unload").json()["status"] == "success"
     wait_until(lambda: not alive(pid), timeout=10, message="the extraction process to stop")
     with state_db(api) as conn:
         states = conn.execute("SELECT state, detail FROM jobs WHERE kind = 'video'").fetchall()
@@ -255,13 +268,17 @@ def test_videos_beyond_the_limit_wait_in_a_queue(api, videos, tmp_path):
     assert directory(api, second["id"])["image_count"] == 600
 
 
-def test_a_restart_mid_extraction_resumes_it(server_factory, videos, tmp_path):
+@pytest.mark.parametrize("how", ["stop", "kill9"])
+def test_a_restart_mid_extraction_resumes_it(server_factory, videos, tmp_path, how):
     state = tmp_path / "state"
     api = Api(server_factory(state_dir=state))
     loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=False)
     pid = extraction_pid(api)
     wait_until(lambda: directory(api, loaded["id"])["image_count"] > 0, timeout=20)
-    api.server.stop()
+    if how == "stop":
+        api.server.stop()
+    else:  # a crash of the whole server, the extraction process with it
+        api.server.kill9()
     wait_until(lambda: not alive(pid), timeout=10, message="the extraction to stop with it")
     again = Api(server_factory(state_dir=state))
     ended = wait_for_end(again, loaded["id"], timeout=60)
@@ -277,7 +294,8 @@ def pss_kib(root_pid: int) -> int:
         pid = pending.pop()
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            children = [c for t in tasks for c in (t / "children").read_text().split()]
         except OSError:
             continue
         total += sum(
@@ -300,6 +318,21 @@ def test_idle_memory_comes_back_after_an_extraction(server_factory, videos, tmp_
     after = pss_kib(api.server.process.pid)
     print(f"idle PSS fresh {fresh} KiB, after extraction {after} KiB")
     assert after - fresh < 25 * 1024
+    # The decoder never entered the server's processes: no FFmpeg library is mapped.
+    for pid in server_pids(api.server.process.pid):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "libavcodec" not in maps and "/av/" not in maps, pid
+
+
+def server_pids(root_pid: int) -> list[int]:
+    """The server's processes: the master and its workers (no extraction runs now)."""
+    found, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pending += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 def _extraction_running(api: Api) -> bool:
@@ -346,3 +379,59 @@ def test_the_gallery_shows_the_extraction(api, videos, tmp_path):
     assert 'data-state="done"' in page.text and "done: 600 frames" in page.text
     folder = api.get("/gallery").text
     assert "done: 600 frames" in folder
+
+
+def test_a_timer_that_unloads_the_video_stops_its_extraction(server_factory, videos, tmp_path):
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    api = Api(server_factory(clock_file=clock))
+    loaded = api.load(
+        fresh(videos["long"], tmp_path), frames={"every": 1}, timeout_minutes=1, wait=False
+    )
+    pid = extraction_pid(api)
+    clock.write_text("120")  # two minutes later: the next read applies the deadline
+    assert api.get(f"/api/directories/{loaded['id']}").status_code == 404
+    wait_until(lambda: not alive(pid), timeout=15, message="the extraction process to stop")
+    with state_db(api) as conn:
+        states = conn.execute("SELECT state, detail FROM jobs WHERE kind = 'video'").fetchall()
+    assert states == [("failed", "stopped: the directory was unloaded")]
+
+
+def test_a_growing_recording_loaded_with_watch_is_followed(server_factory, tmp_path):
+    # A separate process writes an MKV a step a second, as OBS does while it records; the
+    # server follows it, lists frames while it grows, and ends once it stopped growing.
+    api = Api(server_factory(env={"IMAGE_SERVER_VIDEO_FOLLOW_IDLE_S": "4"}))
+    video = tmp_path / "live.mkv"
+    steps = 8
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.video_files", str(video), str(steps), "30"],
+        cwd=PROJECT_ROOT,
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdin is not None
+        assert writer.stdout.readline().strip() == "step 0"
+        loaded = api.load(video, watch=True, wait=False)
+        assert loaded["extraction"]["state"] == "running"
+        while_growing = []
+        for _ in range(steps - 1):
+            time.sleep(1.0)  # the writer's pace: well under the idle time
+            body = directory(api, loaded["id"])
+            assert body["extraction"]["state"] == "running"
+            while_growing.append(body["image_count"])
+            writer.stdin.write("\n")
+            writer.stdin.flush()
+            writer.stdout.readline()
+        assert writer.wait(timeout=20) == 0
+        ended = wait_for_end(api, loaded["id"], timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert ended["extraction"]["state"] == "done"
+    assert while_growing == sorted(while_growing) and while_growing[-1] > 0
+    assert ended["image_count"] > while_growing[-1]
+    assert assert_every_listed_frame_is_whole(api, loaded["id"]) == ended["image_count"]

@@ -123,6 +123,8 @@ class Dispatcher:
 def describe_exit(job: Job, code: int) -> str:
     """The one line that says how a job's process ended without ending its job."""
     noun = KINDS[job.kind].noun if job.kind in KINDS else job.kind
+    if code == STOPPED_EXIT:
+        return f"the {noun} process was stopped {job.attempts} times; giving up"
     if code < 0:
         try:
             name = signal.Signals(-code).name

@@ -60,6 +60,8 @@ def run(context: Context) -> None:
     request = context.job.request
     folder = Path(request["folder"])
     settings = FrameSettings(request["mode"], float(request["value"]))
+    follow = request.get("follow_idle_seconds")
+    following = {} if follow is None else {"follow_idle_seconds": float(follow)}
     changed = _changed_since_loaded(request)
     if changed is not None:
         context.fail(changed)
@@ -68,7 +70,7 @@ def run(context: Context) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with recorder:
-            extract_into(request["video"], folder, settings, on_frame=recorder.add)
+            extract_into(request["video"], folder, settings, on_frame=recorder.add, **following)
     except VideoError as exc:
         context.fail(str(exc), recorder.progress())
         return
@@ -76,7 +78,7 @@ def run(context: Context) -> None:
         context.fail(str(exc), recorder.progress())
         return
     except OSError as exc:
-        context.fail(f"cannot write frames: {exc.strerror or exc}", recorder.progress())
+        context.fail(_os_detail(exc, folder), recorder.progress())
         return
     manifest = {
         "version": FORMAT_VERSION,
@@ -89,6 +91,15 @@ def run(context: Context) -> None:
     context.done(recorder.progress(finished=True))
 
 
+def _os_detail(exc: OSError, folder: Path) -> str:
+    """One line for a file error: writing frames (a full disk) or reading the video."""
+    reason = exc.strerror or str(exc)
+    name = str(exc.filename or "")
+    if name and not name.startswith(str(folder)):
+        return f"cannot read the video: {reason}"
+    return f"cannot write frames: {reason}"
+
+
 def _changed_since_loaded(request: dict[str, Any]) -> str | None:
     """Say why the video can no longer give these frames (a resumed job), or None."""
     video = Path(request["video"])
@@ -96,7 +107,8 @@ def _changed_since_loaded(request: dict[str, Any]) -> str | None:
         identity = framecache.video_identity(video)
     except OSError:
         return f"{video.name}: the video is gone since it was loaded"
-    if identity != request["identity"]:
+    # A followed video grows: that is no change (its frames so far are still its frames).
+    if identity != request["identity"] and request.get("follow_idle_seconds") is None:
         return f"{video.name}: the video changed since it was loaded; load it again"
     return None
 

@@ -175,7 +175,7 @@ async def call_tool(
     :raise KeyError: no tool has that name (the caller answers with a protocol error).
     """
     spec = TOOLS[name]
-    args = handlers.lenient(name, arguments or {})
+    args, ignored = _known_arguments(spec, handlers.lenient(name, arguments or {}))
     try:
         # The low-level SDK server does not check arguments against the schema it advertises.
         jsonschema.validate(args, spec.tool.input_schema)
@@ -186,6 +186,23 @@ async def call_tool(
         )
         return error_result(ApiError(422, message))
     try:
-        return await spec.handler(ToolCall(api, args, progress))
+        result = await spec.handler(ToolCall(api, args, progress))
     except ApiError as exc:
-        return error_result(exc)
+        result = error_result(exc)
+    if ignored:
+        note = f"Ignored arguments {name} does not take: {', '.join(ignored)}."
+        result.content.append(types.TextContent(text=note))
+    return result
+
+
+def _known_arguments(spec: ToolSpec, args: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Split off the arguments the tool's schema does not declare, to name them, not refuse.
+
+    n8n's AI Agent (v3 in n8n 1.123) sends its own input fields and a `toolCallId` along with
+    the model's arguments; refusing them would make every call of that client fail. A
+    misspelt argument is still reported, in the result's text
+    (docs/MCP.md#n8n-ai-agent-with-the-mcp-client-tool).
+    """
+    declared = spec.tool.input_schema.get("properties", {})
+    ignored = sorted(key for key in args if key not in declared)
+    return {k: v for k, v in args.items() if k in declared}, ignored

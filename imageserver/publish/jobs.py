@@ -15,15 +15,15 @@ imports Flask or boto3.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from imageserver.jobs import owner as owners
+from imageserver.jobs.owner import this_owner
 from imageserver.publish.spec import Counts
 from imageserver.publish.spec import Published
 from imageserver.state import timers
@@ -59,26 +59,6 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING)
 # A live owner refreshes its heartbeat about every second; this much silence means dead.
 STALE_SECONDS = 30.0
-
-
-def this_owner() -> str:
-    """Return the owner name of this process: host, process id and the process's start time.
-
-    The start time tells a reused process id (common in containers, where a restarted server
-    gets the same small pids) from the process that owned the job.
-    """
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_started(pid)}"
-
-
-def _started(pid: int) -> str:
-    """Return when process `pid` started (clock ticks since boot, from /proc), or ''."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # The command name (field 2) may hold spaces: count fields after its `)`.
-            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return ""
 
 
 @dataclass(frozen=True)
@@ -128,20 +108,9 @@ class Job:
         """
         if self.state not in UNFINISHED:
             return False
-        host, pid, started = (self.owner or "::").rsplit(":", 2)
-        if host == socket.gethostname() and pid.isdigit():
-            return not _process_alive(int(pid), started)
+        if owners.is_local(self.owner):
+            return not owners.alive(self.owner)
         return self.heartbeat is None or now - self.heartbeat > STALE_SECONDS
-
-
-def _process_alive(pid: int, started: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user holds the pid now
-        return False
-    return not started or _started(pid) == started
 
 
 class JobStore:

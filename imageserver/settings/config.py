@@ -73,6 +73,7 @@ class Config:
     max_pixels: int = 100_000_000
     video_workers: int = 1
     video_max_frames: int = 100_000
+    video_follow_idle_seconds: float = 10.0
     upload_max_mb: int = 20
     upload_quota_mb: int = 1024
     upload_total_mb: int = 5120

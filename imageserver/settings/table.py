@@ -232,6 +232,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Most frames one video load may give; a video that would give more gets 422.",
     ),
     Setting(
+        "IMAGE_SERVER_VIDEO_FOLLOW_IDLE_S",
+        "video_follow_idle_seconds",
+        "10",
+        parse.seconds(0.5),
+        'A video loaded with "watch": true is followed as it grows; it ends after this '
+        "many seconds without growth.",
+    ),
+    Setting(
         "IMAGE_SERVER_UPLOAD_MAX_MB",
         "upload_max_mb",
         "20",

@@ -2,8 +2,7 @@
 
 Everything lives in the SQLite `Store`, so every worker sees the same state and a restart loses
 nothing. Reads apply expired deadlines first (a directory past its deadline is never served,
-even if no sweeper has run yet). The index reads are in `state/index_reads.py`. Nothing here
-imports Flask.
+even if no sweeper has run yet). Index reads: `state/index_reads.py`. No Flask here.
 """
 
 from __future__ import annotations

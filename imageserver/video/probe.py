@@ -14,32 +14,16 @@ import json
 import subprocess
 import sys
 from dataclasses import asdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from imageserver.settings.children import module_command
 from imageserver.video.videoio import NotAVideoError
 from imageserver.video.videoio import TruncatedVideoError
 from imageserver.video.videoio import VideoError
+from imageserver.video.videoio import VideoInfo
 
 PROBE_TIMEOUT_SECONDS = 30.0
 ERROR_EXIT = 3
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a probe found: frame size (upright), rate, duration and frame count if known."""
-
-    width: int
-    height: int
-    rate: float | None
-    duration: float | None
-    frame_count: int | None
-
-    @property
-    def pixels(self) -> int:
-        """Pixels of one frame."""
-        return self.width * self.height
 
 
 def probe_video(video: Path | str, max_pixels: int) -> VideoInfo:
@@ -69,25 +53,14 @@ def probe_video(video: Path | str, max_pixels: int) -> VideoInfo:
 def read_info(video: Path, max_pixels: int) -> VideoInfo:
     """Open `video` here (PyAV) and describe it; decode its first frame if not too big."""
     from imageserver.video.videoio import open_video
-    from imageserver.video.videoio import stream_duration
+    from imageserver.video.videoio import probe
 
-    container, stream = open_video(video)
-    with container:
-        codec = stream.codec_context
-        width, height = codec.width or stream.width, codec.height or stream.height
-        if not width or not height:
-            raise NotAVideoError(f"{video.name}: the video stream has no frame size")
-        if _rotated_sideways(stream):
-            width, height = height, width
-        rate = float(stream.average_rate) if stream.average_rate else None
-        info = VideoInfo(
-            width=width,
-            height=height,
-            rate=rate,
-            duration=stream_duration(container, stream),
-            frame_count=stream.frames or None,
-        )
-        if info.pixels <= max_pixels:
+    info = probe(video)  # the header, and the upright size
+    if not info.width or not info.height:
+        raise NotAVideoError(f"{video.name}: the video stream has no frame size")
+    if info.pixels <= max_pixels:
+        container, stream = open_video(video)
+        with container:
             _first_frame(container, stream, video)
     return info
 
@@ -101,15 +74,6 @@ def _first_frame(container, stream, video: Path) -> None:
     except av.error.FFmpegError as exc:
         raise TruncatedVideoError(f"{video.name}: no decodable frame ({exc})") from None
     raise TruncatedVideoError(f"{video.name}: no decodable frame")
-
-
-def _rotated_sideways(stream) -> bool:
-    """Tell whether the stream's display matrix turns it by 90 or 270 degrees."""
-    for side_data in getattr(stream, "side_data", {}) or {}:
-        if "DISPLAYMATRIX" in str(side_data).upper():
-            return True
-    rotate = (stream.metadata or {}).get("rotate", "0")
-    return rotate.strip().lstrip("-") in ("90", "270")
 
 
 def main(argv: list[str]) -> int:

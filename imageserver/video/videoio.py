@@ -56,6 +56,11 @@ class VideoInfo:
     frame_count: int | None
     rotation: int = 0
 
+    @property
+    def pixels(self) -> int:
+        """Pixels of one frame (the same whichever way it is turned)."""
+        return self.width * self.height
+
 
 ROTATION_PROBE_MAX_PIXELS = 40_000_000  # decode a first frame (for its rotation) only up to this
 

@@ -48,9 +48,9 @@ def load_folder(
     """
     real_path = checked_path(path, shown, svc.config.effective_allowed_roots)
     if video_loading.is_video_name(path) and os.path.isfile(real_path):
-        if watch:
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"A video cannot be watched: {shown}")
-        return video_loading.load_video(svc, path, real_path, shown, frames, timeout_minutes)
+        return video_loading.load_video(
+            svc, path, real_path, shown, frames, timeout_minutes, follow=watch
+        )
     _require_directory(real_path, shown)
     if frames is not None:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"Not a video file: {shown}")

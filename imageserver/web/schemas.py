@@ -9,9 +9,10 @@ from pydantic import AliasChoices
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
-from pydantic import StrictBool
+from pydantic import PlainValidator
 from pydantic import TypeAdapter
 from pydantic import ValidationError
+from pydantic import WithJsonSchema
 from pydantic import model_validator
 
 from imageserver.frames.phash import DEFAULT_DISTANCE
@@ -68,6 +69,30 @@ class FrameChoice(BaseModel):
         raise AssertionError("validated: one key is given")
 
 
+def _wait_value(value: Any) -> bool | float | None:
+    """`wait`: a boolean, or seconds from 0 to 600 (one error at `["body", "wait"]`)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and 0 <= value <= MAX_WAIT_SECONDS:
+        return float(value)
+    raise ValueError(f"must be true, false or a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+
+
+WaitValue = Annotated[
+    Any,
+    PlainValidator(_wait_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
 class LoadRequest(BaseModel):
     """Body of `POST /load-directory`; `directory` is the old name of `path`."""
 
@@ -86,7 +111,7 @@ class LoadRequest(BaseModel):
         description="For a video file (.mp4 .webm .mkv .mov): which frames to load "
         '(docs/API.md#video-in); default `{"fps": 1}`.',
     )
-    wait: StrictBool | Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] | None = Field(
+    wait: WaitValue = Field(
         default=None,
         description="For a video: false answers once the video is known usable, true when "
         "its extraction has ended, a number waits at most that many seconds (up to 600); "

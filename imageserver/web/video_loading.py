@@ -28,9 +28,9 @@ from imageserver.video import framecache
 from imageserver.video.extract import FORMAT_VERSION
 from imageserver.video.extract import JPEG_QUALITY
 from imageserver.video.extract import FrameSettings
-from imageserver.video.probe import VideoInfo
 from imageserver.video.probe import probe_video
 from imageserver.video.videoio import VideoError
+from imageserver.video.videoio import VideoInfo
 from imageserver.web import video_status
 from imageserver.web.context import Services
 from imageserver.web.errors import ApiError
@@ -81,19 +81,24 @@ def load_video(
     shown: str,
     choice: FrameChoice | None,
     timeout_minutes: int | None,
+    follow: bool = False,
 ) -> Directory:
     """Load the frames of the video at `real_path` and start (or join) their extraction.
+
+    With `follow` (`"watch": true`), the video is still being written: the extraction
+    follows it as it grows and ends once it has not grown for
+    `IMAGE_SERVER_VIDEO_FOLLOW_IDLE_S` seconds.
 
     :raise ApiError 422: not a usable video, or over a limit (nothing is stored).
     :raise ApiError 403: the file is not readable.
     """
     settings = frame_settings(choice)
     try:
-        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes)
+        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes, follow)
     except FileNotFoundError:
         # The frame cache evicted this unloaded folder between our look and the load (the
         # registry refuses a folder that went): look again, extracting anew if need be.
-        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes)
+        return _load_frames(svc, path, real_path, shown, settings, timeout_minutes, follow)
 
 
 def _load_frames(
@@ -103,6 +108,7 @@ def _load_frames(
     shown: str,
     settings: FrameSettings,
     timeout_minutes: int | None,
+    follow: bool,
 ) -> Directory:
     key = [settings.mode, settings.value, JPEG_QUALITY, FORMAT_VERSION]
     folder = framecache.cache_dir_for(Path(real_path), frames_root(svc.config), key)
@@ -120,6 +126,7 @@ def _load_frames(
     )
     _catch_up(svc, dir_id, folder_real)
     if info is not None:
+        _remove_partial_files(Path(folder_real))
         request = {
             "video": real_path,
             "identity": framecache.video_identity(Path(real_path)),
@@ -129,6 +136,7 @@ def _load_frames(
             "value": settings.value,
             "duration": info.duration,
             "max_frames": svc.config.video_max_frames,
+            "follow_idle_seconds": svc.config.video_follow_idle_seconds if follow else None,
         }
         video_status.start_job(svc, folder_real, request, info.duration)
     return svc.registry.get(dir_id) or directory
@@ -206,6 +214,12 @@ def _catch_up(svc: Services, dir_id: str, folder: str) -> None:
     if entries:
         with store.write() as conn:
             frame_rows.add_to_index(conn, dir_id, folder, entries)
+
+
+def _remove_partial_files(folder: Path) -> None:
+    """Remove the temp files a killed extraction left (never listed, never served)."""
+    for partial in folder.glob(".tmp-*"):
+        partial.unlink(missing_ok=True)
 
 
 def _entry(folder: str, name: str) -> ImageEntry | None:

@@ -21,6 +21,7 @@ from flask import Flask
 
 from imageserver.settings.config import Config
 from imageserver.settings.version import package_version
+from imageserver.web.openapi.components import component_schemas
 from imageserver.web.openapi.operations import Operations
 from imageserver.web.openapi.publish import publish_paths
 from imageserver.web.openapi.publish import publish_schemas
@@ -31,7 +32,6 @@ from imageserver.web.openapi.schemas import INVALID
 from imageserver.web.openapi.schemas import MINUTES
 from imageserver.web.openapi.schemas import NOT_FOUND
 from imageserver.web.openapi.schemas import STRING
-from imageserver.web.openapi.schemas import component_schemas
 from imageserver.web.openapi.schemas import query_parameters
 from imageserver.web.openapi.schemas import response_spec
 from imageserver.web.openapi.sheets import sheet_url_paths

@@ -13,9 +13,9 @@ from imageserver.web.openapi.schemas import NULLABLE_TIMESTAMP
 from imageserver.web.openapi.schemas import STRING
 from imageserver.web.openapi.schemas import URL
 from imageserver.web.openapi.schemas import Schema
-from imageserver.web.openapi.schemas import _model_schema
 from imageserver.web.openapi.schemas import _object
 from imageserver.web.openapi.schemas import _parameter
+from imageserver.web.openapi.schemas import model_schema
 from imageserver.web.openapi.schemas import response_spec
 
 JOB_ID = _parameter("path", "job_id", STRING, "Id of a publish job, from its 202 answer.")
@@ -67,7 +67,7 @@ def publish_schemas() -> dict[str, Schema]:
         "failures": {"type": "array", "items": _object({"key": STRING, "reason": STRING})},
     }
     return {
-        "PublishRequest": _model_schema(PublishRequest, lax_integers=True),
+        "PublishRequest": model_schema(PublishRequest, lax_integers=True),
         "PublishAccepted": _object({"job": STRING, "status_url": URL}),
         "Job": job,
     }

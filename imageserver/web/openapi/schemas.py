@@ -1,8 +1,9 @@
 """The building blocks of the OpenAPI document: component schemas, parameters, responses.
 
 Taken from the pydantic models that validate requests (`web/schemas.py`,
-`variants/params.py`), so each constraint is written once. `document.py` assembles the
-paths from these, `operations.py` the image routes' media types (`settings/media_types.py`).
+`variants/params.py`), so each constraint is written once. `components.py` names the
+bodies, `document.py` assembles the paths from these, `operations.py` the image routes'
+media types (`settings/media_types.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pydantic import BaseModel
 from imageserver.settings.config import Config
 from imageserver.variants import params as variant_params
 from imageserver.web.schemas import MAX_TIMEOUT_MINUTES
-from imageserver.web.schemas import LoadRequest
 
 BEARER = "bearerAuth"
 JSON = "application/json"
@@ -57,39 +57,6 @@ def _object(properties: dict[str, Schema], description: str = "") -> Schema:
     """
     schema: Schema = {"type": "object", "properties": properties, "required": list(properties)}
     return {**schema, "description": description} if description else schema
-
-
-# Live folders (docs/API.md#live-folders): extra keys after the pinned ones, so
-# documented, not required.
-WATCH_PROPERTIES: dict[str, Schema] = {
-    "watch": {"type": "boolean", "description": "The index follows the folder."},
-    "watch_mode": {
-        "enum": ["inotify", "poll", None],
-        "description": "How the folder is followed; null until the watcher has set it up.",
-    },
-}
-
-
-# A video's directory (docs/API.md#long-videos): after the live-folder keys, absent for folders.
-EXTRACTION_PROPERTIES: dict[str, Schema] = {
-    "extraction": {
-        "type": "object",
-        "description": "Where the video's background extraction is (a video's directory only).",
-        "properties": {
-            "state": {"enum": ["running", "done", "failed"]},
-            "frames": {"type": "integer", "description": "Frames written so far."},
-            "seconds_done": {"type": "number", "description": "Seconds of video covered."},
-            "duration": {"type": ["number", "null"], "description": "The video's length."},
-            "detail": {"type": "string", "description": "Why it failed (failed only)."},
-        },
-        "required": ["state", "frames", "seconds_done", "duration"],
-    },
-}
-
-
-def _with_watch(schema: Schema) -> Schema:
-    extra = {**WATCH_PROPERTIES, **EXTRACTION_PROPERTIES}
-    return {**schema, "properties": {**schema["properties"], **extra}}
 
 
 def response_spec(description: str, schema: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -178,7 +145,7 @@ def query_parameters(model: type[BaseModel], bounded: bool = False) -> list[Sche
     ]
 
 
-def _model_schema(
+def model_schema(
     model: type[BaseModel], *, lax_integers: bool = False, bounded: bool = False
 ) -> Schema:
     """Return a body model's JSON schema, as lenient as the server's validation of it.
@@ -220,89 +187,6 @@ def _add_alias_choices(model: type[BaseModel], schema: Schema) -> None:
         schema["allOf"] = alternatives
     if not required:
         schema.pop("required", None)
-
-
-def component_schemas() -> dict[str, Schema]:
-    """Return every named schema: the error shapes, the request bodies, the response bodies."""
-    status = {
-        "current_directory": NULLABLE_STRING,
-        "image_count": COUNT,
-        "image_list": {"type": "array", "items": STRING},
-        "load_time": NULLABLE_TIMESTAMP,
-        "timeout_minutes": NULLABLE_INT,
-        "auto_unload_at": NULLABLE_TIMESTAMP,
-        "time_remaining": NULLABLE_REMAINING,
-    }
-    directory = {
-        "id": STRING,
-        "directory": STRING,
-        "image_count": COUNT,
-        "load_time": NULLABLE_TIMESTAMP,
-        "timeout_minutes": NULLABLE_INT,
-        "auto_unload_at": NULLABLE_TIMESTAMP,
-        "url_prefix": PREFIX_URL,
-    }
-    loaded = {
-        "status": {"const": "success"},
-        "directory": STRING,
-        "image_count": COUNT,
-        "message": STRING,
-        "timeout": STRING,
-        "id": STRING,
-        "url_prefix": PREFIX_URL,
-    }
-    page = {
-        "id": STRING,
-        "total": COUNT,
-        "offset": COUNT,
-        "limit": {"type": "integer", "minimum": 1},
-        "images": {"type": "array", "items": ref("Image")},
-        "next": {"type": ["string", "null"], "format": "uri"},
-    }
-    loc = {"type": "array", "items": {"type": ["string", "integer"]}}
-    error_item = _object({"type": STRING, "loc": loc, "msg": STRING, "input": {}})
-    error_item["properties"]["ctx"] = {"type": "object"}  # optional: pydantic's context
-    timeout = {"timeout_minutes": COUNT, "timeout_enabled": {"type": "boolean"}}
-    listing = {"directories": {"type": "array", "items": ref("Directory")}}
-    # One item per requested name: the data URI, or the status and detail of its failure.
-    data_uri_item = _object({"name": STRING, "status": {"type": "integer"}})
-    data_uri_item["properties"] |= {
-        "media_type": STRING,
-        "bytes": COUNT,
-        "data_uri": {**STRING, "pattern": "^data:"},
-        "detail": {},
-    }
-    batch = {"id": STRING, "preset": NULLABLE_STRING, "count": COUNT, "failed": COUNT}
-    return {
-        "Detail": _object({"detail": STRING}, "The one error shape."),
-        "ValidationError": _object(
-            {"detail": {"type": "array", "items": ref("ValidationErrorItem")}},
-            "A 422: pydantic's error list; `loc` starts with body, query or path.",
-        ),
-        "ValidationErrorItem": error_item,
-        "LoadRequest": _model_schema(LoadRequest, lax_integers=True),
-        "DataUriBatch": _model_schema(variant_params.DataUriBatch, bounded=True),
-        "Status": _with_watch(
-            _object(status, "The current directory and its timer (docs/API.md#get-).")
-        ),
-        "Loaded": _with_watch(
-            _object(loaded, "A directory was loaded (docs/API.md#post-load-directory).")
-        ),
-        "Message": _object({"status": {"enum": ["success", "info"]}, "message": STRING}),
-        "Timeout": _object(timeout),
-        "TimeoutSet": _object({"status": {"const": "success"}, **timeout, "message": STRING}),
-        "Directory": _with_watch(
-            _object(directory, "One loaded directory (docs/API.md#several-directories).")
-        ),
-        "DirectoryList": _object({**listing, "current": NULLABLE_STRING}),
-        "Image": _object({"name": STRING, "url": URL, "size": COUNT, "mtime": {"type": "number"}}),
-        "ImagePage": _object(page, "One page of a directory's images, sorted by name."),
-        "DataUriItem": data_uri_item,
-        "DataUris": _object({**batch, "items": {"type": "array", "items": ref("DataUriItem")}}),
-        "Health": _object({"status": {"const": "ok"}}),
-        "Ready": _object({"status": {"const": "ready"}}),
-        "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
-    }
 
 
 NOT_FOUND = response_spec("Unknown directory id, or no such route.", "Detail")
