@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 # The processes a web worker starts for a video: the probe and the extraction job's child.
@@ -32,6 +33,7 @@ class TreeMemory:
     extraction_kib: int
     extraction_pids: list[int]
     server_uss_kib: int = 0
+    server_pids: list[int] = field(default_factory=list)
 
 
 def _read(path: str) -> str | None:
@@ -89,6 +91,7 @@ def tree_memory(root: int) -> TreeMemory:
         else:
             memory.server_kib += pss
             memory.server_uss_kib += uss
+            memory.server_pids.append(pid)
         pending += [(child, inside) for child in children(pid)]
     return memory
 

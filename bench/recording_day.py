@@ -74,6 +74,7 @@ def idle_server(server: ServerProcess, when: str) -> dict[str, float]:
     return {
         f"idle_pss_{when}_mb": min(m.server_kib for m in samples) / 1024,
         f"idle_uss_{when}_mb": min(m.server_uss_kib for m in samples) / 1024,
+        f"server_pids_{when}": sorted(samples[-1].server_pids),  # shows a replaced worker
     }
 
 
