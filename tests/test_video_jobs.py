@@ -163,6 +163,16 @@ def test_a_number_waits_at_most_that_long(api, videos, tmp_path):
     assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
 
 
+def test_a_bounded_wait_counts_from_the_request_probe_included(api, videos, tmp_path):
+    # The server keeps 0.25 s of the wait for its answer; the probe (a child process that
+    # imports PyAV) takes 0.3-2 s, so a wait counted from the probe's end would overrun.
+    started = time.monotonic()
+    loaded = api.load(fresh(videos["long"], tmp_path), frames={"every": 1}, wait=4)
+    assert time.monotonic() - started < 4.25  # running, or done sooner on a quiet machine
+    assert loaded["extraction"]["state"] in ("running", "done")
+    assert api.delete(f"/api/directories/{loaded['id']}").status_code == 200
+
+
 @pytest.mark.parametrize("wait", ["soon", -1, 601, None])
 def test_a_bad_wait_is_422(api, videos, wait):
     response = api.post("/load-directory", json={"path": str(videos["short"].path), "wait": wait})

@@ -93,6 +93,10 @@ def _without_job(directory: Directory) -> dict[str, Any]:
             "duration": duration}  # fmt: skip
 
 
+# Time kept back from a bounded wait to build and send the answer.
+ANSWER_MARGIN_SECONDS = 0.25
+
+
 def wait_seconds(wait: bool | float | None) -> float | None:
     """How long a load waits for the end: `false` 0, `true` for ever (None), absent 20 s."""
     if wait is None:
@@ -104,9 +108,16 @@ def wait_seconds(wait: bool | float | None) -> float | None:
     return float(wait)
 
 
-def wait_for_end(svc: Services, directory: Directory, seconds: float | None) -> Directory:
-    """Wait until the directory's extraction ended, or `seconds` passed; return it afresh."""
-    deadline = None if seconds is None else time.monotonic() + seconds
+def wait_for_end(
+    svc: Services, directory: Directory, seconds: float | None, since: float
+) -> Directory:
+    """Wait until the directory's extraction ended, or `seconds` after `since` (the request's
+    arrival, `time.monotonic()`) passed; return it afresh.
+
+    Counted from the arrival, not from the end of the probe, so "at most 20 s" holds for the
+    whole answer (docs/API.md#long-videos); `ANSWER_MARGIN_SECONDS` is left for the answer.
+    """
+    deadline = None if seconds is None else since + seconds - ANSWER_MARGIN_SECONDS
     while deadline is None or time.monotonic() < deadline:
         job = latest_job(svc, directory)
         if job is None or job.finished:

@@ -6,6 +6,7 @@ load response carries the keys of docs/API.md#several-directories too.
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
 from flask import Blueprint
@@ -45,6 +46,7 @@ def load_directory() -> Response:
     :raise 403: outside the allowed roots. :raise 404: missing. :raise 400: not a directory.
     """
     svc = services()
+    arrived = time.monotonic()  # a bounded `wait` counts from here, the probe included
     body = parse_body(LoadRequest, read_json_body(request))
     path = resolve_load_path(body.path, svc.config.frame_base_dir)
     # With hidden paths, errors echo only what the client sent, never the resolved path
@@ -56,7 +58,7 @@ def load_directory() -> Response:
     extraction = extraction_of(svc, directory)
     if extraction is not None and extraction["state"] == "running":
         seconds = video_status.wait_seconds(body.wait)
-        directory = video_status.wait_for_end(svc, directory, seconds)
+        directory = video_status.wait_for_end(svc, directory, seconds, arrived)
         extraction = extraction_of(svc, directory)
     return jsonify(payloads.loaded(svc.config, directory, svc.clock(), extraction))
 
