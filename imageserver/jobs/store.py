@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,17 +99,6 @@ class JobStore:
         """Create the table (IF NOT EXISTS: several workers start at once)."""
         self.store.connection().executescript(SCHEMA)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self.store.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
@@ -148,7 +135,7 @@ class JobStore:
         """
         job_id = secrets.token_urlsafe(12)
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             running = conn.execute(
                 "SELECT id FROM jobs WHERE kind = ? AND key = ? AND state IN (?, ?)",
                 (kind, key, *UNFINISHED),
@@ -173,7 +160,7 @@ class JobStore:
     def claim(self, job_id: str, kind: str, limit: int) -> bool:
         """Take a queued job for this process if fewer than `limit` of its kind run."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET state = ?, owner = ?, worker = NULL, heartbeat = ?,"
                 " attempts = attempts + 1, updated = ? WHERE id = ? AND state = ?"
@@ -185,7 +172,7 @@ class JobStore:
     def adopt(self, job_id: str, owner: str) -> Job | None:
         """Record this (child) process as the job's worker; None if the job is not for it."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET worker = ?, heartbeat = ?, updated = ?"
                 " WHERE id = ? AND owner = ? AND state = ? AND worker IS NULL",
@@ -196,7 +183,7 @@ class JobStore:
     def beat(self, job_id: str) -> bool:
         """Refresh the heartbeat of a job this process works on; False if it is no longer."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET heartbeat = ? WHERE id = ? AND worker = ? AND state = ?",
                 (now, job_id, this_owner(), RUNNING),
@@ -225,7 +212,7 @@ class JobStore:
         now = self.clock()
         where = "id = ? AND state IN (?, ?)" + (" AND worker = ?" if worker else "")
         args: tuple = (job_id, *UNFINISHED) + ((worker,) if worker else ())
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET state = ?, detail = ?, updated = ?, heartbeat = ?,"
                 f" progress = COALESCE(?, progress) WHERE {where}",
@@ -237,7 +224,7 @@ class JobStore:
     def requeue(self, job: Job, detail: str) -> bool:
         """Queue a job again whose process stopped (only if nobody else took it meanwhile)."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE jobs SET state = ?, owner = NULL, worker = NULL, detail = ?, updated = ?"
                 " WHERE id = ? AND owner IS ? AND state IN (?, ?)",

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,22 +122,11 @@ class JobStore:
         """Create the table (IF NOT EXISTS: several workers start at once)."""
         self.store.connection().executescript(SCHEMA)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self.store.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     def create(self, dir_id: str, root: str, recursive: bool, request: dict[str, Any]) -> Job:
         """Insert a queued job owned by this process and return it."""
         job_id = secrets.token_urlsafe(12)
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             conn.execute(
                 "INSERT INTO publish_jobs (id, dir_id, root, recursive, request, state, owner,"
                 " heartbeat, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -169,7 +156,7 @@ class JobStore:
     def claim(self, job: Job, detail: str) -> bool:
         """Take over an orphaned job for this process (queued again); False if another won."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE publish_jobs SET owner = ?, heartbeat = ?, state = ?, detail = ?,"
                 " attempts = attempts + 1, updated = ?"
@@ -181,7 +168,7 @@ class JobStore:
     def progress(self, job_id: str, counts: Counts) -> None:
         """Record progress (and the heartbeat) of a job this process runs."""
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             conn.execute(
                 "UPDATE publish_jobs SET state = ?, total = ?, uploaded = ?, skipped = ?,"
                 " failed = ?, bytes = ?, heartbeat = ?, updated = ?"
@@ -208,7 +195,7 @@ class JobStore:
         self, job_id: str, state: str, detail: str | None, counts: Counts | None, result: str | None
     ) -> None:
         now = self.clock()
-        with self._write() as conn:
+        with self.store.quiet_write() as conn:
             cursor = conn.execute(
                 "UPDATE publish_jobs SET state = ?, detail = COALESCE(?, detail), result = ?,"
                 " updated = ?, heartbeat = ? WHERE id = ? AND state IN (?, ?)",

@@ -162,6 +162,22 @@ class Store:
         # After the commit, so a reader that sees the new number also sees the new state.
         self.changes.publish(generation[0] if generation else 0)
 
+    @contextmanager
+    def quiet_write(self) -> Iterator[sqlite3.Connection]:
+        """Run a write transaction that changes nothing the image path serves.
+
+        Job rows and their progress: bumping the change counter would make every worker
+        rebuild its served snapshot for nothing.
+        """
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
         conn = getattr(self._local, "conn", None)
